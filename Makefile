@@ -45,3 +45,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# Coursework: student notebooks + autograder archives (coursework/_build), and the student
+# edition of the book (the same HTML without exercise solutions, in _build/student/_build/html).
+.PHONY: coursework student-book
+coursework: $(STAMP)
+	$(BIN)/python -m coursework build --jobs 2
+
+student-book: $(STAMP)
+	$(BIN)/python -m coursework.student_book --out _build/student
