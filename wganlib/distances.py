@@ -281,6 +281,26 @@ class KantorovichPotential:
             out[start : start + chunk] = (dist - self.v[None, :]).min(axis=1)
         return out
 
+    def as_module(self) -> Any:
+        r"""The potential as a :class:`torch.nn.Module` ``(B, d) -> (B,)``, differentiable in
+        its input (so :func:`wganlib.plotting.plot_critic` can draw it and its gradient)."""
+        import torch
+
+        y = torch.as_tensor(self.y, dtype=torch.float32)
+        v = torch.as_tensor(self.v, dtype=torch.float32)
+
+        class _CTransform(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.register_buffer("y", y)  # (m, d)
+                self.register_buffer("v", v)  # (m,)
+
+            def forward(self, p: torch.Tensor) -> torch.Tensor:
+                dist = torch.cdist(p.reshape(p.shape[0], -1).float(), self.y)  # (B, m)
+                return (dist - self.v).min(dim=1).values
+
+        return _CTransform()
+
     def dual_value(self) -> float:
         r""":math:`\frac1n\sum_i f(x_i) - \frac1m\sum_j f(y_j)`, equal to :attr:`w1` up to rounding."""
         return float(self(self.x).mean() - self(self.y).mean())
