@@ -111,3 +111,23 @@ def test_plot_samples_survives_a_collapsed_generator():
     assert len(ax.collections) == 2
     ax = plotting.plot_samples(torch.zeros(50, 1), torch.randn(50))
     assert len(ax.lines) == 1
+
+
+def test_plot_theta_paths_and_input_gradients():
+    from wganlib.thetafit import ThetaPath
+
+    path = ThetaPath(
+        "wgan", np.array([1.0, 0.5, 0.0]), np.array([1.0, -1e-3]), np.array([1.0, 0.5])
+    )
+    ax = plotting.plot_theta_paths([path], key="grad")
+    assert ax.get_yscale() == "log"
+    assert np.allclose(ax.lines[0].get_ydata(), [1.0, 1e-3])  # magnitudes
+    ax = plotting.plot_theta_paths([path])
+    assert ax.lines[0].get_label() == "WGAN critic" and len(ax.lines) == 2  # + the target line
+    ax = plotting.plot_input_gradients_1d(
+        {"slope 2": lambda x: 2 * x[:, 0], "tanh": lambda x: torch.tanh(x[:, 0])},
+        lim=(-1, 1), n=11, fake=torch.zeros(3, 1), colors={"tanh": "red"},
+    )  # fmt: skip
+    assert np.allclose(ax.lines[0].get_ydata(), 2.0)
+    assert ax.lines[1].get_color() == "red" and ax.lines[1].get_ydata()[5] == pytest.approx(1.0)
+    plt.close("all")

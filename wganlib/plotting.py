@@ -509,3 +509,206 @@ def plot_image_grid(images, ax=None, *, nrow: int = 8, padding: int = 2, title: 
     if title:
         ax.set_title(title)
     return ax
+
+
+# ----------------------------------------------------------------------------- chapters 7-8
+# Critic diagnostics (wganlib.diagnostics) and digit-class histograms (wganlib.image_metrics).
+
+
+def plot_weight_histogram(values, ax=None, *, c: float | None = None, bins: int = 60, label=None):
+    """Histogram of a critic's weights (e.g. :func:`wganlib.diagnostics.weight_values`), with
+    dashed lines at the clipping bound :math:`\\pm c` when ``c`` is given."""
+    import numpy as np
+
+    ax = _axes(ax, figsize=(4.0, 3.0))
+    v = np.asarray(_numpy(values), dtype=float).ravel()
+    ax.hist(v, bins=bins, color="#1f77b4", alpha=0.8, label=label)
+    if c is not None:
+        for s in (-c, c):
+            ax.axvline(s, color="#d62728", ls="--", lw=1)
+    ax.set_xlabel("weight value")
+    ax.set_ylabel("count")
+    return ax
+
+
+def plot_layer_grad_norms(norms: dict, ax=None):
+    """Per-layer gradient norms on a log scale: ``norms`` maps a label to a sequence of norms,
+    input layer first (e.g. the values of :func:`wganlib.diagnostics.layer_grad_norms`)."""
+    ax = _axes(ax, figsize=(4.5, 3.2))
+    for label, values in norms.items():
+        v = [float(x) for x in values]
+        ax.plot(range(1, len(v) + 1), v, marker="o", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (input first)")
+    ax.set_ylabel(r"$\|\partial \mathcal{L} / \partial W_\ell\|$")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_class_histogram(histogram, ax=None, *, title: str | None = None, color="#1f77b4"):
+    """Bar chart of a digit-class histogram (counts per class 0-9), as fractions of the total."""
+    import numpy as np
+
+    ax = _axes(ax, figsize=(3.0, 2.4))
+    h = np.asarray(_numpy(histogram), dtype=float)
+    ax.bar(np.arange(len(h)), h / max(h.sum(), 1.0), color=color)
+    ax.axhline(1.0 / len(h), color="0.4", ls="--", lw=1)
+    ax.set_xticks(np.arange(len(h)))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("fraction")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
+
+
+# ----------------------------------------------------------------------------- chapters 4 and 6
+def plot_estimate_and_w1(
+    iterations, estimate, w1, ax=None, *, title: str | None = None,
+    estimate_label: str = r"critic's estimate ($-\mathrm{Loss}_D$)", hline: float | None = None,
+):  # fmt: skip
+    """The critic's estimate (left axis, blue) and the exact W1 of the samples (right axis,
+    black dashes) against the generator iteration; ``hline`` draws a reference level (e.g.
+    log 2) on the estimate's axis. Returns ``(ax, twin_ax)``."""
+    import numpy as np
+
+    ax = _axes(ax, figsize=(4.5, 3.2))
+    it = np.asarray(iterations, dtype=float)
+    ax.plot(it, np.asarray(estimate, dtype=float), color="#1f77b4", marker=".", lw=1.5)
+    ax.set_xlabel("generator iteration")
+    ax.set_ylabel(estimate_label, color="#1f77b4")
+    if hline is not None:
+        ax.axhline(hline, color="#1f77b4", ls=":", lw=1)
+    twin = ax.twinx()
+    twin.plot(it, np.asarray(w1, dtype=float), color="black", ls="--", marker=".", lw=1.2)
+    twin.set_ylabel("exact $W_1$ (POT)")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax, twin
+
+
+def plot_step_cosine(steps, cosines, ax=None, *, label: str | None = None, color=None):
+    """Step-gradient cosines (:mod:`wganlib.monitoring`) against the step, with the zero line:
+    points below it are steps that went uphill."""
+    import numpy as np
+
+    ax = _axes(ax, figsize=(5.0, 3.0))
+    ax.plot(np.asarray(steps), np.asarray(cosines, dtype=float), ".", ms=2, alpha=0.6,
+            label=label, color=color)  # fmt: skip
+    ax.axhline(0.0, color="0.3", lw=1)
+    ax.set_xlabel("critic step")
+    ax.set_ylabel("cos(step, gradient)")
+    if label:
+        ax.legend(fontsize="small", frameon=False, markerscale=4)
+    return ax
+
+
+# ----------------------------------------------------------------------------- chapters 2-3
+# Gradient descent on theta (wganlib.thetafit) and gradient magnitudes of 1-D critics.
+
+#: method -> (label, colour) for the theta-descent runs of wganlib.thetafit
+THETA_METHOD_STYLE = {
+    "pot": ("exact $W_1$ (POT)", "#2ca02c"),
+    "wgan": ("WGAN critic", "#1f77b4"),
+    "gan": ("GAN discriminator (JS)", "#9467bd"),
+    "nsgan": (r"GAN, $-\log D$ loss", "#ff7f0e"),
+}
+
+
+def plot_theta_paths(paths, ax=None, *, key: str = "theta"):
+    r"""Runs of :func:`wganlib.thetafit.descend_theta` against the step.
+
+    ``paths`` is a sequence of :class:`~wganlib.thetafit.ThetaPath`; ``key`` is ``"theta"``
+    (:math:`\theta_t`, with the target 0 dashed), ``"grad"`` (:math:`|\partial_\theta \hat d|`
+    on a log scale) or ``"estimate"``.
+    """
+    import numpy as np
+
+    ax = _axes(ax, figsize=(4.5, 3.2))
+    for path in paths:
+        label, color = THETA_METHOD_STYLE.get(path.method, (path.method, None))
+        values = np.asarray(getattr(path, key), dtype=float)
+        if key == "grad":
+            values = np.abs(values)
+        ax.plot(np.arange(values.size), values, ".-", ms=4, lw=1.3, color=color, label=label)
+    ax.set_xlabel("gradient step $t$")
+    if key == "theta":
+        ax.axhline(0.0, color="0.3", ls="--", lw=1)
+        ax.set_ylabel(r"$\theta_t$")
+    elif key == "grad":
+        ax.set_yscale("log")
+        ax.set_ylabel(r"$|\partial_\theta \hat d(\theta_t)|$")
+    else:
+        ax.set_ylabel("distance estimate")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def plot_input_gradients_1d(
+    functions: dict,
+    ax=None,
+    *,
+    lim=(-5.0, 5.0),
+    n: int = 400,
+    real=None,
+    fake=None,
+    colors: dict | None = None,
+):
+    r"""Magnitude :math:`|\partial_x h(x)|` of 1-D functions over ``lim``, on a log scale.
+
+    ``functions`` maps a label to a callable ``(n, 1) tensor -> (n,) tensor`` (a critic, or
+    ``lambda x: torch.sigmoid(disc(x))`` for a discriminator's probability). ``real``/``fake``
+    samples are marked as rugs at the bottom; ``colors`` optionally maps labels to colours.
+    """
+    import torch
+
+    ax = _axes(ax, figsize=(5.0, 3.0))
+    lo, hi = (-float(lim), float(lim)) if isinstance(lim, (int, float)) else lim
+    grid = torch.linspace(lo, hi, n)[:, None].requires_grad_(True)
+    for label, fn in functions.items():
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(fn(grid).sum(), grid)
+        color = (colors or {}).get(label)
+        x, mag = grid.detach().numpy().ravel(), g.abs().numpy().ravel()
+        ax.semilogy(x, mag, lw=2, label=label, color=color)
+    for samples, name, col in ((real, "real", _REAL_COLOR), (fake, "fake", _FAKE_COLOR)):
+        if samples is not None:
+            s = _numpy(samples).ravel()
+            ax.plot(s, [0.02] * s.size, "|", color=col, ms=8, alpha=0.4, label=name,
+                    transform=ax.get_xaxis_transform())  # fmt: skip
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("gradient magnitude")
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def plot_norm_boxes(norms: dict, ax=None, *, reference: float | None = 1.0, log: bool = True):
+    """Box plots of gradient norms, one box per label (e.g. the values of
+    :func:`wganlib.diagnostics.interpolate_grad_norms` per method), with a dashed line at
+    ``reference`` (1: the norm a 1-Lipschitz critic may not exceed)."""
+    import numpy as np
+
+    ax = _axes(ax, figsize=(5.0, 3.2))
+    data = [np.asarray(_numpy(v), dtype=float).ravel() for v in norms.values()]
+    if log:
+        data = [np.clip(d, 1e-300, None) for d in data]
+        ax.set_yscale("log")
+    ax.boxplot(data, showfliers=False)
+    ax.set_xticks(range(1, len(data) + 1), list(norms.keys()))
+    if reference is not None:
+        ax.axhline(reference, color="#d62728", ls="--", lw=1)
+    ax.set_ylabel(r"$\|\nabla_x f(\hat x)\|$")
+    return ax
+
+
+def plot_image(image, ax=None, *, title: str | None = None):
+    """Show an image array ``(H, W)`` or ``(H, W, 3)`` (e.g. a sample grid read from a PNG)
+    without axes, pixels as squares."""
+    ax = _axes(ax, figsize=(3.0, 3.0))
+    ax.imshow(
+        image, cmap="gray" if getattr(image, "ndim", 3) == 2 else None, interpolation="nearest"
+    )
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
