@@ -145,15 +145,18 @@ def apply_spectral_norm(module: nn.Module, *, n_power_iterations: int = 1) -> nn
     weight reshaped to ``(out, -1)`` (for a convolution this bounds, but is not exactly, the
     operator norm of the layer), estimated by ``n_power_iterations`` of the power method at
     every forward pass in training mode. Layers already normalised are left as they are.
-    Returns ``module`` (modified in place).
+    The stacked layers of :mod:`wganlib.ensemble` are normalised member by member
+    (:func:`wganlib.ensemble.ensemble_spectral_norm`). Returns ``module`` (modified in place).
     """
     from torch.nn.utils import parametrize
     from torch.nn.utils.parametrizations import spectral_norm
 
+    from wganlib.ensemble import ensemble_spectral_norm
+
     for sub in list(module.modules()):
         if isinstance(sub, _SN_LAYERS) and not parametrize.is_parametrized(sub, "weight"):
             spectral_norm(sub, n_power_iterations=n_power_iterations)
-    return module
+    return ensemble_spectral_norm(module, n_power_iterations=n_power_iterations)
 
 
 # ---------------------------------------------------------------- measuring

@@ -1,0 +1,127 @@
+r"""Checkpoint files: atomic writes, ``weights_only`` loads, RNG state capture.
+
+A checkpoint is a plain nested dict of tensors, numbers, strings, lists and dicts, so
+``torch.load(path, weights_only=True)`` reads it (no pickled classes). It is written to a
+temporary file in the destination folder, flushed to disk (``fsync``) and moved into place with
+:func:`os.replace`: a reader sees the old file or the new one, never half a file, and a failure
+while writing leaves the old checkpoint as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wganlib.history import NonFiniteError
+
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "check_finite",
+    "global_rng_state",
+    "set_global_rng_state",
+]
+
+
+def _tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f"{prefix}[{i}]")
+
+
+def check_finite(obj: Any, *, iteration: int = -1) -> None:
+    """Raise :class:`NonFiniteError` naming the first floating tensor in ``obj`` with NaN/inf."""
+    for name, t in _tensors(obj):
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            bad = t[~torch.isfinite(t)].flatten()[0].item()
+            raise NonFiniteError(name, iteration, bad)
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any], *, finite: bool = True) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file + fsync + ``os.replace``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; its folder is created if needed.
+    state : dict
+        Tensors, numbers, strings, lists, dicts (``weights_only``-loadable).
+    finite : bool
+        Refuse (raise :class:`NonFiniteError`) if a floating tensor holds NaN or inf.
+
+    Returns
+    -------
+    Path
+        The written path. On any error the previous file at ``path`` is untouched and the
+        temporary file is removed.
+    """
+    path = Path(path)
+    if finite:
+        check_finite(state, iteration=int(state.get("iteration", -1)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable (POSIX); not possible on every platform
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint with ``torch.load(..., weights_only=True)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a wganlib checkpoint (or is corrupt).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # corrupt file, not a torch file, pickled classes
+        raise ValueError(f"{path} is not a readable checkpoint: {err}") from None
+    if not isinstance(state, dict) or state.get("format") != "wganlib-checkpoint":
+        raise ValueError(f"{path} is not a wganlib checkpoint (no 'format' marker)")
+    return state
+
+
+def global_rng_state() -> dict[str, Any]:
+    """The global torch RNG states (CPU, and every CUDA device if CUDA is initialised)."""
+    state: dict[str, Any] = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["torch_cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_global_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`global_rng_state` captured."""
+    torch.set_rng_state(state["torch_cpu"])
+    if "torch_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])

@@ -1,0 +1,310 @@
+r"""What the trainer trains on and with: data sources, the prior, and the two networks.
+
+A **data source** hands out one fresh batch of real samples per call (:meth:`DataSource.next`)
+on the training device, forever, and can save and restore its position (:meth:`state_dict`), so
+a resumed run continues with exactly the batches it would have seen.
+
+* :class:`ToySource` -- a toy distribution of :mod:`wganlib.toy`, sampled on the device with its
+  own :class:`torch.Generator`.
+* :class:`TensorSource` -- images held in one tensor (the digits): each epoch is a permutation
+  drawn from ``(seed, epoch)``; batches are slices of it (``drop_last``).
+* :class:`LoaderSource` -- any map-style dataset (image folder, LSUN) through a
+  :class:`~torch.utils.data.DataLoader` whose sampler yields the same ``(seed, epoch)``
+  permutation and can start mid-epoch.
+* :class:`NoiseImageSource` -- uniform noise images in [-1, 1], for benchmarks and dry runs.
+
+:func:`build_generator` and :func:`build_critic` make the nets a :class:`TrainConfig` names
+(toy MLPs, or the DCGAN / MLP image nets of :mod:`wganlib.models`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from wganlib.config import TrainConfig
+
+__all__ = [
+    "DataSource",
+    "ToySource",
+    "TensorSource",
+    "LoaderSource",
+    "NoiseImageSource",
+    "build_data",
+    "build_generator",
+    "build_critic",
+    "sample_prior",
+    "data_shape",
+]
+
+
+class DataSource(Protocol):
+    """An infinite source of real batches with a saveable position."""
+
+    batch_size: int
+
+    def next(self) -> torch.Tensor:  # (batch_size, *data_shape) on the device
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+class ToySource:
+    """Batches of a toy distribution (:func:`wganlib.toy.sample`) drawn on ``device``."""
+
+    def __init__(self, name: str, batch_size: int, *, seed: int, device: torch.device | str):
+        from wganlib import toy
+
+        self.name, self.batch_size = name, int(batch_size)
+        self.device = torch.device(device)
+        self.generator = _generator(seed, self.device)
+        self._sample = toy.sample
+
+    def next(self) -> torch.Tensor:
+        return self._sample(self.name, self.batch_size, generator=self.generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["rng"])
+
+
+class NoiseImageSource:
+    """Uniform noise images in [-1, 1], shape ``(batch_size, channels, size, size)``."""
+
+    def __init__(self, batch_size: int, channels: int, size: int, *, seed: int, device):
+        self.batch_size, self.shape = int(batch_size), (int(channels), int(size), int(size))
+        self.device = torch.device(device)
+        self.generator = _generator(seed, self.device)
+
+    def next(self) -> torch.Tensor:
+        x = torch.rand((self.batch_size, *self.shape), generator=self.generator, device=self.device)
+        return x.mul_(2).sub_(1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["rng"])
+
+
+def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+    return torch.randperm(n, generator=g)
+
+
+class TensorSource:
+    """Shuffled batches (``drop_last``) of an in-memory image tensor, moved to ``device``."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, *, seed: int, device):
+        if len(images) < batch_size:
+            raise ValueError(f"batch_size {batch_size} exceeds the {len(images)} images")
+        self.device = torch.device(device)
+        self.images = images.to(self.device)
+        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.epoch, self.position = 0, 0
+        self._perm = _epoch_permutation(len(images), self.seed, 0).to(self.device)
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > len(self.images):
+            self.epoch, self.position = self.epoch + 1, 0
+            self._perm = _epoch_permutation(len(self.images), self.seed, self.epoch)
+            self._perm = self._perm.to(self.device)
+        idx = self._perm[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.images[idx]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._perm = _epoch_permutation(len(self.images), self.seed, self.epoch).to(self.device)
+
+
+class _EpochSampler(Sampler[int]):
+    """Indices of the ``(seed, epoch)`` permutation, starting at ``start``; infinite."""
+
+    def __init__(self, n: int, seed: int, epoch: int = 0, start: int = 0) -> None:
+        self.n, self.seed, self.epoch, self.start = n, seed, epoch, start
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, start = self.epoch, self.start
+        while True:
+            yield from _epoch_permutation(self.n, self.seed, epoch)[start:].tolist()
+            epoch, start = epoch + 1, 0
+
+    def __len__(self) -> int:  # DataLoader asks; the sampler never ends
+        return 2**62
+
+
+class LoaderSource:
+    """Batches of a map-style dataset through a DataLoader (workers, pinned memory)."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, *, seed: int, device, num_workers=0):
+        self.dataset, self.batch_size, self.seed = dataset, int(batch_size), int(seed)
+        self.n = len(dataset)  # type: ignore[arg-type]
+        if self.n == 0:
+            raise ValueError("the dataset is empty")
+        self.device, self.num_workers = torch.device(device), int(num_workers)
+        self.consumed = 0  # samples handed out so far
+        self._it: Iterator | None = None
+
+    def _start(self) -> None:
+        epoch, start = divmod(self.consumed, self.n)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=_EpochSampler(self.n, self.seed, epoch, start),
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=self.num_workers > 0,
+        )
+        self._it = iter(loader)
+
+    def next(self) -> torch.Tensor:
+        if self._it is None:
+            self._start()
+        batch = next(self._it)  # type: ignore[arg-type]
+        if isinstance(batch, (list, tuple)):  # (image, label) datasets
+            batch = batch[0]
+        self.consumed += self.batch_size
+        return batch.to(self.device, non_blocking=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"consumed": self.consumed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.consumed, self._it = int(state["consumed"]), None
+
+
+def build_data(
+    config: TrainConfig, *, device: torch.device | str | None = None, seed: int | None = None
+) -> DataSource:
+    """The data source ``config.data`` names, seeded with ``seed`` (default ``config.seed``)."""
+    device = torch.device(device or config.device)
+    b = config.batch_size * config.members  # one block of batch_size rows per member
+    seed = config.seed if seed is None else seed
+    if config.is_toy:
+        return ToySource(config.data, b, seed=seed, device=device)
+    if config.data == "noise":
+        return NoiseImageSource(b, config.channels, config.image_size, seed=seed, device=device)
+    from wganlib import images
+
+    if config.data == "digits":
+        ds = images.digits_dataset(config.image_size, config.channels)
+        return TensorSource(ds.images, b, seed=seed, device=device)
+    if config.data == "folder":
+        ds = images.ImageFolderDataset(config.data_root, config.image_size, nc=config.channels)
+    else:  # lsun
+        from wganlib.lsun import LSUNDataset
+
+        ds = LSUNDataset(config.data_root, image_size=config.image_size, nc=config.channels)
+    return LoaderSource(ds, b, seed=seed, device=device, num_workers=config.num_workers)
+
+
+def data_shape(config: TrainConfig) -> tuple[int, ...]:
+    """Shape of one real sample: ``(d,)`` for toys, ``(C, H, W)`` for images."""
+    if config.is_toy:
+        from wganlib import toy
+
+        return (toy.dim(config.data),)
+    return (config.channels, config.image_size, config.image_size)
+
+
+def sample_prior(
+    config: TrainConfig, n: int, generator: torch.Generator, device: torch.device | str
+) -> torch.Tensor:
+    r"""Draw :math:`z \sim \mathcal N(0, I)`, shape ``(n, nz)``, from ``generator``."""
+    return torch.randn(n, config.latent_dim, generator=generator, device=device)
+
+
+def _opt(value: bool | None) -> dict[str, bool]:
+    return {} if value is None else {"batch_norm": value}
+
+
+def build_generator(config: TrainConfig) -> nn.Module:
+    """The generator ``config.generator`` names (uses the global RNG for the initial weights)."""
+    from wganlib import models
+
+    nz = config.latent_dim
+    if config.members > 1:  # independent toy MLPs side by side
+        from wganlib.ensemble import EnsembleMLPGenerator
+
+        return EnsembleMLPGenerator(
+            config.members, nz, data_shape(config)[0], width=config.width,
+            depth=config.depth, activation=config.activation,
+        )  # fmt: skip
+    if config.generator == "mlp":
+        return models.MLPGenerator(
+            nz,
+            data_shape(config)[0],
+            width=config.width,
+            depth=config.depth,
+            activation=config.activation,
+            **_opt(config.g_batch_norm),
+        )
+    if config.generator == "dcgan":
+        g = models.DCGANGenerator(
+            image_size=config.image_size,
+            nz=nz,
+            ngf=config.ngf,
+            nc=config.channels,
+            constant_filters=config.constant_filters,
+            n_extra_layers=config.n_extra_layers,
+            **_opt(config.g_batch_norm),
+        )
+        models.init_dcgan_weights(g)
+        return g
+    return models.MLPImageGenerator(
+        nz=nz,
+        image_size=config.image_size,
+        nc=config.channels,
+        width=config.width,
+        depth=config.depth,
+    )
+
+
+def build_critic(config: TrainConfig) -> nn.Module:
+    """The critic ``config.critic`` names (spectral norm is applied by the Lipschitz method)."""
+    from wganlib import models
+
+    if config.members > 1:  # independent toy MLPs side by side
+        from wganlib.ensemble import EnsembleMLPCritic
+
+        return EnsembleMLPCritic(
+            config.members, data_shape(config)[0], width=config.width, depth=config.depth,
+            activation=config.activation,
+        )  # fmt: skip
+    if config.critic == "mlp":
+        return models.MLPCritic(
+            data_shape(config)[0],
+            width=config.width,
+            depth=config.depth,
+            activation=config.activation,
+            **_opt(config.c_batch_norm),
+        )
+    c = models.DCGANCritic(
+        image_size=config.image_size,
+        ndf=config.ndf,
+        nc=config.channels,
+        n_extra_layers=config.n_extra_layers,
+        layer_norm=config.c_layer_norm,
+        **_opt(
+            False if config.c_layer_norm and config.c_batch_norm is None else config.c_batch_norm
+        ),
+    )
+    models.init_dcgan_weights(c)
+    return c

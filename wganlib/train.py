@@ -1,0 +1,313 @@
+r"""The trainer: Algorithm 1 of Arjovsky, Chintala & Bottou (2017), generalised.
+
+One generator iteration is ``n_critic`` critic steps (each on a fresh real batch and a fresh
+prior batch) followed by one generator step:
+
+.. math::
+    w \leftarrow w - \alpha\,\mathrm{opt}\Bigl(\nabla_w\bigl[\ell_c(f_w(x), f_w(g_\theta(z)))
+    + \lambda\,\mathrm{penalty}\bigr]\Bigr),\qquad
+    \theta \leftarrow \theta - \alpha\,\mathrm{opt}\bigl(\nabla_\theta\,\ell_g(f_w(g_\theta(z)))\bigr),
+
+with the losses :math:`\ell_c, \ell_g` of the objective (:mod:`wganlib.objectives`) and the
+Lipschitz method's hooks (:mod:`wganlib.lipschitz`). :func:`critic_step` and
+:func:`generator_step` are the only places where the updates happen; :func:`train` and
+:func:`fit_critic` both use them.
+
+Random numbers (the order that :mod:`wganlib.reference` reproduces exactly). Four seeds are
+derived from ``config.seed`` (:func:`derive_seeds`): *init* (the initial weights, drawn from
+torch's CPU generator inside :func:`torch.random.fork_rng`, generator first, then the critic, so
+the global RNG is left as it was), *data* (the real batches), *noise* (the prior) and *penalty*
+(the interpolation weights :math:`t` of the gradient penalty); each stream has its own
+:class:`torch.Generator`. Within a stream the draws go: for each critic step, one real batch
+(data) and one prior batch (noise), then the penalty's :math:`t` (penalty); then one prior
+batch (noise) for the generator step.
+
+Faster than the readable reference, same result: the critic steps evaluate :math:`g_\theta(z)`
+without building a graph, the generator step switches the critic's weight gradients off,
+gradients are reset with ``set_to_none``, statistics stay on the device (:mod:`wganlib.history`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wganlib.checkpoint import global_rng_state, load_checkpoint, save_checkpoint
+from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
+from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
+from wganlib.lipschitz import clipped_parameters
+from wganlib.objectives import get_objective
+from wganlib.sources import build_critic, build_data, build_generator, sample_prior
+from wganlib.steps import (
+    critic_step,
+    critic_steps_at,
+    fit_critic,
+    generator_step,
+    make_lipschitz,
+    make_optimizer,
+    weight_max_abs,
+)
+
+__all__ = [
+    "Run",
+    "train",
+    "load",
+    "fit_critic",
+    "critic_step",
+    "generator_step",
+    "critic_steps_at",
+    "make_optimizer",
+    "make_lipschitz",
+    "derive_seeds",
+    "Callback",
+    "NonFiniteError",
+    "HOST_COLUMNS",
+    "DEVICE_COLUMNS",
+]
+
+HOST_COLUMNS = ("iteration", "n_critic", "wall_time")
+DEVICE_COLUMNS = (
+    "critic_estimate",  # the objective's estimate (WGAN: mean f(x) - mean f(g(z))), last critic step
+    "critic_loss",  # the critic's loss at its last step, without the penalty
+    "generator_loss",
+    "penalty",  # lambda * gradient penalty at the last critic step (0 without one)
+    "critic_grad_norm",  # of the last critic step (penalty included), before the update
+    "generator_grad_norm",
+    "weight_max_abs",  # clip: max |w| after any critic step of the iteration; else after the last
+    "weight_at_bound",  # clip: fraction of clipped weights at +-c after the last step; else 0
+)
+#: Fields that may differ between a checkpoint's config and the config that resumes it.
+RESUMABLE = ("name", "iterations", "log_every", "checkpoint_every", "device", "num_workers")
+
+
+def derive_seeds(seed: int) -> dict[str, int]:
+    """Independent seeds for the init, data, noise and penalty streams (numpy SeedSequence)."""
+    s = np.random.SeedSequence(int(seed)).generate_state(4)
+    return dict(zip(("init", "data", "noise", "penalty"), (int(v) for v in s), strict=True))
+
+
+class Run:
+    """A training run: nets, optimisers, data, random streams, counters and history.
+
+    Make one with :func:`train`, :meth:`Run.create` (iteration 0) or :func:`load`; train it with
+    :meth:`fit`. Attributes: ``config``, ``generator``, ``critic``, ``history``, ``iteration``
+    (generator iterations done), ``critic_steps``, ``opt_generator``, ``opt_critic``,
+    ``objective``, ``lipschitz``, ``data`` (the data source), ``device``.
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config, self.device = config, torch.device(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device '{config.device}' requested but CUDA is not available; "
+                "use device = 'cpu' (--set device=cpu)"
+            )
+        seeds = derive_seeds(config.seed)
+        with torch.random.fork_rng(devices=[]):  # initial weights; global RNG left untouched
+            torch.default_generator.manual_seed(seeds["init"])
+            generator = build_generator(config)
+            self.lipschitz = make_lipschitz(config)
+            critic = self.lipschitz.prepare(build_critic(config))
+        self.generator, self.critic = generator.to(self.device), critic.to(self.device)
+        settings = optimizer_settings(config)
+        self.opt_generator = make_optimizer(self.generator.parameters(), settings)
+        self.opt_critic = make_optimizer(self.critic.parameters(), settings)
+        self.objective = get_objective(config.objective)
+        self.data = build_data(config, device=self.device, seed=seeds["data"])
+        self.noise_generator = torch.Generator(self.device).manual_seed(seeds["noise"])
+        self.penalty_generator = torch.Generator(self.device).manual_seed(seeds["penalty"])
+        self.iteration, self.critic_steps, self.wall_time = 0, 0, 0.0
+        self.history = History(HOST_COLUMNS + DEVICE_COLUMNS)
+        self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+        bn = config.clip_batch_norm or config.lipschitz != "clip"
+        self._clipped = [p for _, p in clipped_parameters(self.critic, include_batch_norm=bn)]
+
+    @classmethod
+    def create(cls, config: TrainConfig) -> Run:
+        """A new run at iteration 0 (the same as ``Run(config)``)."""
+        return cls(config)
+
+    # --- sampling ------------------------------------------------------------------------
+    def sample_real(self) -> torch.Tensor:
+        """A fresh real batch ``(batch_size, ...)`` from the data stream."""
+        return self.data.next()
+
+    def sample_prior(self, n: int | None = None) -> torch.Tensor:
+        r"""A prior batch :math:`z \sim \mathcal N(0, I)`, ``(n, nz)``, from the noise stream."""
+        n = self.config.batch_size * self.config.members if n is None else n
+        return sample_prior(self.config, n, self.noise_generator, self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int = 0, eval_mode: bool = True) -> torch.Tensor:
+        """``n`` generator samples from a prior drawn with ``seed`` (training streams untouched).
+
+        ``eval_mode=True`` runs the generator in eval mode (batch norm uses running statistics);
+        with False it runs in training mode and its batch-norm buffers are restored afterwards.
+        """
+        g = torch.Generator(self.device).manual_seed(int(seed))
+        z = sample_prior(self.config, n, g, self.device)
+        was_training = self.generator.training
+        buffers = [b.clone() for b in self.generator.buffers()]
+        self.generator.train(not eval_mode)
+        try:
+            return self.generator(z)
+        finally:
+            self.generator.train(was_training)
+            for b, saved in zip(self.generator.buffers(), buffers, strict=True):
+                b.copy_(saved)
+
+    # --- training ------------------------------------------------------------------------
+    def fit(
+        self,
+        until: int | None = None,
+        *,
+        callbacks: Iterable[Callback | Callable] = (),
+        checkpoint: str | Path | None = None,
+    ) -> Run:
+        """Train until ``until`` generator iterations are done (default ``config.iterations``).
+
+        ``callbacks`` run after their iterations (:class:`wganlib.history.Callback`). With a
+        ``checkpoint`` path the run is saved there every ``config.checkpoint_every``
+        iterations and at the end. Raises :class:`NonFiniteError` (found at log points and
+        before saving) on a NaN/inf; the checkpoint then keeps its last good state.
+        """
+        cfg, until = self.config, self.config.iterations if until is None else int(until)
+        cbs = as_callbacks(callbacks)
+        if checkpoint is not None and cfg.checkpoint_every:
+            cbs.append(Callback(cfg.checkpoint_every, lambda run, _: run.save(checkpoint)))
+        clip, b = cfg.lipschitz == "clip", cfg.batch_size * cfg.members  # rows of all members
+        start = time.perf_counter() - self.wall_time
+        while self.iteration < until:
+            k = critic_steps_at(cfg, self.iteration)
+            w_max = None
+            for j in range(k):
+                real = self.sample_real()  # (B, ...) a fresh real batch
+                z = self.sample_prior(b)  # (B, nz)
+                with torch.no_grad():
+                    fake = self.generator(z)  # no graph: only the critic learns here
+                last = j == k - 1
+                step = critic_step(
+                    self.critic, self.opt_critic, self.objective, self.lipschitz, real, fake,
+                    penalty_generator=self.penalty_generator, stats=last,
+                )  # fmt: skip
+                if clip or last:
+                    m = weight_max_abs(self._clipped)
+                    w_max = m if w_max is None else torch.maximum(w_max, m)
+            at_bound = torch.zeros((), device=self.device)
+            if clip:
+                c = cfg.clip_value * (1 - 1e-6)
+                n_at = sum((p.detach().abs() >= c).sum() for p in self._clipped)
+                at_bound = n_at / sum(p.numel() for p in self._clipped)
+            g_loss, g_norm = generator_step(
+                self.generator, self.critic, self.opt_generator, self.objective,
+                self.sample_prior(b),
+            )  # fmt: skip
+            self.iteration, self.critic_steps = self.iteration + 1, self.critic_steps + k
+            self.wall_time = time.perf_counter() - start
+            row = [step.estimate, step.loss, g_loss, step.penalty, step.grad_norm, g_norm, w_max]
+            row = torch.stack([*row, at_bound.to(w_max.dtype)]).float()
+            self._recorder.record((self.iteration, k, self.wall_time), row)
+            if self.iteration % cfg.log_every == 0:
+                self.flush()
+            self._run_callbacks(cbs, final=self.iteration == until)
+        self.flush()
+        if checkpoint is not None:
+            self.save(checkpoint)
+        return self
+
+    def _run_callbacks(self, callbacks: list[Callback], *, final: bool) -> None:
+        for cb in callbacks:
+            if cb.due(self.iteration) or (final and cb.at_end):
+                if cb.sync:
+                    self.flush()
+                cb.fn(self, self.iteration)
+
+    def flush(self) -> None:
+        """Move pending history rows to the host; raises :class:`NonFiniteError` on NaN/inf."""
+        self._recorder.flush()
+
+    # --- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Full state as plain types and tensors (``torch.load(weights_only=True)``-safe)."""
+        self.flush()
+        return {
+            "format": "wganlib-checkpoint",
+            "version": 1,
+            "config": self.config.to_dict(),
+            "iteration": self.iteration,
+            "critic_steps": self.critic_steps,
+            "wall_time": self.wall_time,
+            "generator": self.generator.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt_generator": self.opt_generator.state_dict(),
+            "opt_critic": self.opt_critic.state_dict(),
+            "rng": {
+                "data": self.data.state_dict(),
+                "noise": self.noise_generator.get_state(),
+                "penalty": self.penalty_generator.get_state(),
+                "global": global_rng_state(),
+            },
+            "history": self.history.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (the config must already match)."""
+        self.generator.load_state_dict(state["generator"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt_generator.load_state_dict(state["opt_generator"])
+        self.opt_critic.load_state_dict(state["opt_critic"])
+        self.data.load_state_dict(state["rng"]["data"])
+        self.noise_generator.set_state(state["rng"]["noise"].cpu())
+        self.penalty_generator.set_state(state["rng"]["penalty"].cpu())
+        self.iteration, self.critic_steps = int(state["iteration"]), int(state["critic_steps"])
+        self.wall_time = float(state["wall_time"])
+        self.history = History.from_state_dict(state["history"])
+        self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint atomically; refuses (:class:`NonFiniteError`) NaN/inf values."""
+        return save_checkpoint(path, self.state_dict())
+
+
+def train(
+    config: TrainConfig,
+    *,
+    callbacks: Iterable[Callback | Callable] = (),
+    checkpoint: str | Path | None = None,
+) -> Run:
+    """Train a new run for ``config.iterations`` generator iterations; see :meth:`Run.fit`."""
+    return Run(config).fit(callbacks=callbacks, checkpoint=checkpoint)
+
+
+def load(
+    path: str | Path,
+    *,
+    device: str | None = None,
+    overrides: Iterable[str] | dict[str, Any] = (),
+) -> Run:
+    """Load a checkpoint into a :class:`Run` that resumes (``run.fit()``) or samples.
+
+    ``overrides`` may change only :data:`RESUMABLE` fields (e.g. ``["iterations=2000"]``),
+    ``device`` moves the run. Resuming on the CPU continues bit-identically.
+    """
+    state = load_checkpoint(path)
+    saved = config_from_dict(state["config"])
+    config = saved.with_overrides(overrides)
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
+    changed = [k for k, v in config.to_dict().items() if v != getattr(saved, k)]
+    bad = [k for k in changed if k not in RESUMABLE]
+    if bad:
+        raise ConfigError(
+            f"cannot resume {path} with changed {', '.join(bad)}; only "
+            f"{', '.join(RESUMABLE)} may change (start a new run instead)"
+        )
+    run = Run(config)
+    run.load_state_dict(state)
+    return run
