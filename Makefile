@@ -16,7 +16,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build --warningiserror --keep-going .
 
 test: book chromium
-	$(BIN)/ruff check wganlib tests benchmarks
+	$(BIN)/ruff check wganlib tests benchmarks coursework
 	$(BIN)/python -m pytest -q
 
 env: $(STAMP)
@@ -37,8 +37,8 @@ chromium:
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check wganlib tests benchmarks
-	$(BIN)/ruff format --check wganlib tests benchmarks
+	$(BIN)/ruff check wganlib tests benchmarks coursework
+	$(BIN)/ruff format --check wganlib tests benchmarks coursework
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_trainer.py
