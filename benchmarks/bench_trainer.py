@@ -5,7 +5,9 @@
 (a) WGAN-GP on 8 Gaussians: MLPs of width 512, batch 256, 5 critic steps, Adam
     (reference: ``reference_wgan_gp``).
 (b) WGAN with weight clipping, DCGAN 64x64 generator and critic, batch 64, 5 critic steps,
-    RMSProp, random-noise images as data (reference: ``reference_algorithm1``).
+    RMSProp, random-noise images as data (reference: ``reference_algorithm1``); also the FLOPs
+    of one generator iteration (:func:`wganlib.flops.iteration_flops`) and the fraction of the
+    machine's measured float32 ``torch.mm`` rate (2048 x 2048) that each loop reaches.
 
 Both loops start from the same weights and random streams; runs are interleaved (the order
 alternates), each timed ``--repeats`` times, and the median is reported, with the ratio
@@ -17,6 +19,7 @@ compare ratios, not absolute numbers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -70,28 +73,33 @@ def _same(a: Run, b: Run) -> float:
     return max((x - y).abs().max().item() for x, y in zip(pa, pb, strict=True))
 
 
-def bench(name: str, cfg: TrainConfig, iters: int, repeats: int) -> dict[str, float]:
-    run_trainer(cfg, 1)  # warm-up (first-call costs: imports, allocator)
-    run_reference(cfg, 1)
-    times: dict[str, list[float]] = {"trainer": [], "reference": []}
-    worst = 0.0
+def bench(
+    name: str, cfg: TrainConfig, iters: int, repeats: int, variants: dict[str, TrainConfig]
+) -> dict[str, float]:
+    """Interleaved timings of the trainer (and config variants of it) and the reference."""
+    fns = {"trainer": (run_trainer, cfg), "reference": (run_reference, cfg)}
+    fns.update({f"trainer, {k}": (run_trainer, v) for k, v in variants.items()})
+    for fn, c in fns.values():
+        fn(c, 1)  # warm-up (first-call costs: imports, allocator)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    worst: dict[str, float] = {k: 0.0 for k in fns if k != "reference"}
     for r in range(repeats):
-        order = ("trainer", "reference") if r % 2 == 0 else ("reference", "trainer")
+        order = list(fns) if r % 2 == 0 else list(reversed(fns))
         runs = {}
         for which in order:
-            fn = run_trainer if which == "trainer" else run_reference
-            t, runs[which] = fn(cfg, iters)
+            fn, c = fns[which]
+            t, runs[which] = fn(c, iters)
             times[which].append(t)
-        worst = max(worst, _same(runs["trainer"], runs["reference"]))
+        for k in worst:
+            worst[k] = max(worst[k], _same(runs[k], runs["reference"]))
     ips = {k: iters / statistics.median(v) for k, v in times.items()}
-    ratio = ips["trainer"] / ips["reference"]
-    print(
-        f"{name}: trainer {ips['trainer']:.3f} it/s, reference {ips['reference']:.3f} it/s, "
-        f"speed-up x{ratio:.2f} (median of {repeats}, {iters} generator iterations each; "
-        f"max |param difference| {worst:.1e})",
-        flush=True,
-    )
-    return {"trainer_its": ips["trainer"], "reference_its": ips["reference"], "ratio": ratio}
+    print(f"{name} (median of {repeats} runs of {iters} generator iterations):", flush=True)
+    for k, v in ips.items():
+        extra = ""
+        if k != "reference":
+            extra = f"  x{v / ips['reference']:.2f} vs reference, max |param diff| {worst[k]:.1e}"
+        print(f"  {k:26s} {v:8.3f} it/s{extra}", flush=True)
+    return ips
 
 
 def main() -> None:
@@ -107,11 +115,32 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     cfgs = _configs()
     if args.only != "dcgan":
-        bench(
-            "(a) WGAN-GP 8 Gaussians, MLP 512, batch 256", cfgs["gp"], args.iters_gp, args.repeats
-        )
+        name = "(a) WGAN-GP 8 Gaussians, MLP 512, batch 256"
+        bench(name, cfgs["gp"], args.iters_gp, args.repeats, {})
     if args.only != "gp":
-        bench("(b) WGAN-clip DCGAN 64x64, batch 64", cfgs["dcgan"], args.iters_dcgan, args.repeats)
+        name = "(b) WGAN-clip DCGAN 64x64, batch 64"
+        cl = dataclasses.replace(cfgs["dcgan"], channels_last=True)
+        res = bench(name, cfgs["dcgan"], args.iters_dcgan, args.repeats, {"channels_last": cl})
+        flops_report(cfgs["dcgan"], res)
+
+
+def flops_report(cfg: TrainConfig, res: dict[str, float]) -> dict[str, float]:
+    """FLOPs per generator iteration (wganlib.flops) and the fraction of a measured big
+    float32 torch.mm rate that the trainer and the reference reach, in the same run."""
+    from wganlib.flops import iteration_flops, matmul_flops_per_second
+
+    f = iteration_flops(cfg)["iteration"]
+    mm = matmul_flops_per_second(2048, 3)
+    out = {"gflop_per_iteration": f / 1e9, "matmul_gflops": mm / 1e9}
+    print(
+        f"  {f / 1e9:.1f} GFLOP per generator iteration; a 2048x2048 float32 torch.mm runs at "
+        f"{mm / 1e9:.1f} GFLOP/s",
+        flush=True,
+    )
+    for which, its in res.items():
+        out[f"{which}_gflops"], out[f"{which}_fraction"] = f * its / 1e9, f * its / mm
+        print(f"  {which:26s} {f * its / 1e9:8.1f} GFLOP/s = {f * its / mm:.0%} of it", flush=True)
+    return out
 
 
 if __name__ == "__main__":

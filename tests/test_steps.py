@@ -96,6 +96,12 @@ def test_fit_critic_callbacks_and_errors():
         callbacks=[Callback(2, lambda c, s: steps.append(s))],
     )  # fmt: skip
     assert steps == [2, 4, 6]
+    a, b = (torch.Generator().manual_seed(5) for _ in range(2))
+    c1, c2 = MLPCritic(2, width=8, depth=1), MLPCritic(2, width=8, depth=1)
+    c2.load_state_dict(c1.state_dict())
+    h1 = fit_critic(c1, "8gaussians", "25gaussians", steps=3, batch_size=8, generator=a)
+    h2 = fit_critic(c2, "8gaussians", "25gaussians", steps=3, batch_size=8, generator=b)
+    np.testing.assert_array_equal(h1["critic_loss"], h2["critic_loss"])
     with pytest.raises(ValueError, match="steps must be positive"):
         fit_critic(critic, "8gaussians", "25gaussians", steps=0)
     with pytest.raises(ConfigError, match="unknown lipschitz"):

@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--device", help="where to run the generator (default: as trained, or cpu)")
     d = sub.add_parser("data", help="download a data set")
     d.add_argument("dataset", choices=["lsun"])
-    d.add_argument("category", help="e.g. bedroom")
+    d.add_argument("category", nargs="?", help="e.g. bedroom (or --category)")
+    d.add_argument("--category", dest="category_opt", metavar="CATEGORY", help="e.g. bedroom")
     d.add_argument("--out", type=Path, default=Path("data/lsun"))
     d.add_argument("--split", default="train")
     b = sub.add_parser("bench", help="run benchmarks/bench_trainer.py (source checkout)")
@@ -66,26 +67,28 @@ def _say(*lines: str) -> None:
 
 
 def _save_png(run, samples, path: Path) -> Path:
+    """Samples over the target (toys) or an image grid, via :mod:`wganlib.plotting`."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")  # a file writer: no display needed
+    import matplotlib.pyplot as plt
+    import torch
+
     from wganlib import plotting
 
-    cfg = run.config
+    cfg, title = run.config, f"{run.config.name}, generator iteration {run.iteration}"
     if cfg.is_toy:
         from wganlib import toy
 
-        target = toy.sample(cfg.data, len(samples), generator=__import__("torch").Generator())
-        centers = None
-        if cfg.data in ("8gaussians", "25gaussians"):
-            centers = toy.centers(cfg.data)
-        title = f"{cfg.name}: {len(samples)} samples, iteration {run.iteration}"
+        target = toy.sample(cfg.data, len(samples), generator=torch.Generator().manual_seed(0))
+        mixture = cfg.data in ("8gaussians", "25gaussians")
+        centers = toy.centers(cfg.data) if mixture else None
         ax = plotting.plot_samples(samples, target, centers=centers, title=title)
     else:
-        ax = plotting.plot_image_grid(samples[:64], title=f"{cfg.name}, iteration {run.iteration}")
-    fig = ax.figure
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    matplotlib.pyplot.close(fig)
+        ax = plotting.plot_image_grid(samples[:64], title=title)
+    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(ax.figure)
     return path
 
 
@@ -109,13 +112,52 @@ def _write_samples(run, n: int, seed: int, path: Path) -> Path:
 
 
 def _train(args) -> int:
+    from wganlib import distributed
+
+    cfg_device = _peek_device(args)
+    info = distributed.setup(cfg_device)  # torchrun: join the group; else nothing
+    try:
+        return _train_process(args, info)
+    finally:
+        distributed.teardown()
+
+
+def _peek_device(args) -> str:
+    from wganlib.config import load_config
+
+    return load_config(args.config, args.set).device
+
+
+def _image_logs(run, out: Path) -> list:
+    """Sample grids, SWD and TensorBoard callbacks for the main process (wganlib.runlog)."""
+    from wganlib.history import Callback
+    from wganlib.runlog import SampleGrids, SWDMonitor, TensorBoardLog, real_images
+
+    cfg, cbs = run.config, []
+    tb = TensorBoardLog(out / "tensorboard")
+    if tb.enabled:
+        cbs.append(Callback(cfg.log_every, tb))
+    if cfg.sample_every and not cfg.is_toy:
+        cbs.append(Callback(cfg.sample_every, SampleGrids(out / "samples", seed=cfg.seed + 1)))
+    if cfg.swd_every and not cfg.is_toy:
+        swd = SWDMonitor(real_images(run, cfg.swd_samples), out / "swd.csv", seed=cfg.seed, tb=tb)
+        cbs.append(Callback(cfg.swd_every, swd))
+    return cbs
+
+
+def _train_process(args, info) -> int:
     from tqdm import tqdm
 
+    from wganlib import distributed
     from wganlib.config import load_config, to_toml
     from wganlib.history import Callback, NonFiniteError
     from wganlib.train import Run, load
 
     cfg = load_config(args.config, args.set)
+    device = distributed.local_device(cfg.device)
+    if device != cfg.device:
+        cfg = cfg.with_overrides({"device": device})
+    main = info.is_main
     out = args.out if args.out is not None else Path("runs") / cfg.name
     ckpt = out / "checkpoint.pt"
     if args.resume:
@@ -126,10 +168,12 @@ def _train(args) -> int:
         if ckpt.exists():
             raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
         run = Run(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(to_toml(run.config), encoding="utf-8")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.toml").write_text(to_toml(run.config), encoding="utf-8")
     bar = tqdm(
-        total=cfg.iterations, initial=run.iteration, file=sys.stderr, disable=args.quiet,
+        total=cfg.iterations, initial=run.iteration, file=sys.stderr,
+        disable=args.quiet or not main,
         desc=cfg.name, unit="it", dynamic_ncols=True,
     )  # fmt: skip
 
@@ -141,7 +185,9 @@ def _train(args) -> int:
         bar.set_postfix(W=f"{last.get('critic_estimate', float('nan')):.4f}", refresh=False)
 
     callbacks = [Callback(1, tick, sync=False), Callback(cfg.log_every, postfix)]
-    if cfg.checkpoint_every:
+    if main:
+        callbacks += _image_logs(run, out)
+    if cfg.checkpoint_every and main:
         callbacks.append(
             Callback(cfg.checkpoint_every, lambda r, it: r.history.to_csv(out / "history.csv"))
         )
@@ -149,11 +195,15 @@ def _train(args) -> int:
         run.fit(callbacks=callbacks, checkpoint=ckpt)
     except NonFiniteError as err:
         bar.close()
+        if not main:
+            return 1
         run.history.to_csv(out / "history.csv")
         kept = f"; last good checkpoint: {ckpt}" if ckpt.is_file() else ""
         print(f"error: {err}{kept}", file=sys.stderr)
         return 1
     bar.close()
+    if not main:
+        return 0
     csv = run.history.to_csv(out / "history.csv")
     png = _write_samples(run, 2000 if cfg.is_toy else 64, 0, out / "samples.png")
     _say(
@@ -185,11 +235,14 @@ def _sample(args) -> int:
 def _data(args) -> int:
     from wganlib.lsun import LSUNDownloadError, download_lsun
 
+    category = args.category_opt or args.category
+    if not category:
+        raise ValueError("data lsun: name a category, e.g. 'data lsun bedroom' or --category")
     try:
-        path = download_lsun(args.category, args.out, split=args.split)
+        path = download_lsun(category, args.out, split=args.split)
     except LSUNDownloadError as err:
         raise ValueError(str(err)) from None
-    _say(f"LSUN {args.category} ({args.split}): {path}")
+    _say(f"LSUN {category} ({args.split}): {path}")
     return 0
 
 

@@ -88,10 +88,19 @@ class TrainConfig:
         ``optimizer`` (auto | rmsprop | adam | sgd), ``lr``, ``beta1``, ``beta2`` (None: the
         method's default, :func:`optimizer_settings`), ``momentum`` (SGD).
     Run
-        ``seed``, ``device`` (cpu, cuda, cuda:N, mps), ``amp`` (only none for now),
+        ``seed``, ``device`` (cpu, cuda, cuda:N, mps), ``amp`` (none | bf16 | fp16:
+        autocast, fp16 with gradient scaling, :mod:`wganlib.precision`), ``compile``
+        (``torch.compile``),
+        ``channels_last`` (image nets in the channels-last memory layout: faster convolutions
+        on CPUs and GPUs; the same arithmetic, summed in another order),
         ``log_every`` (history moves to the host and is checked for NaN/inf every so many
         generator iterations), ``checkpoint_every`` (0: the final checkpoint only),
         ``num_workers`` (image DataLoader workers).
+    Long image runs (the command line, :mod:`wganlib.runlog`)
+        ``sample_every`` (a sample grid from a fixed prior batch every so many generator
+        iterations; 0: none), ``swd_every`` (sliced Wasserstein distance on ``swd_samples``
+        generated and real images; 0: none). Under ``torchrun`` ``batch_size`` is the global
+        batch, split over the processes (:mod:`wganlib.distributed`).
     """
 
     name: str = "run"
@@ -137,9 +146,15 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     amp: str = "none"
+    channels_last: bool = False
     log_every: int = 50
     checkpoint_every: int = 0
     num_workers: int = 0
+    # GPU and long-run settings (wganlib.precision, wganlib.distributed, wganlib.runlog)
+    compile: bool = False
+    sample_every: int = 0
+    swd_every: int = 0
+    swd_samples: int = 1024
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -360,7 +375,8 @@ def _validate(c: TrainConfig) -> None:
         value = getattr(c, key)
         if value is not None and value <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {value}")
-    for key in ("n_extra_layers", "checkpoint_every", "num_workers", "seed", "momentum"):
+    nonnegative = ("n_extra_layers", "checkpoint_every", "num_workers", "seed", "momentum")
+    for key in nonnegative + ("sample_every", "swd_every"):
         if getattr(c, key) < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {getattr(c, key)}")
     if c.clip_value <= 0:
@@ -391,8 +407,12 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"image data '{c.data}' needs critic = 'dcgan' (got 'mlp')")
     if c.data in ("folder", "lsun") and not c.data_root:
         raise ConfigError(f"data = '{c.data}' needs data_root (the folder or LMDB path)")
-    if c.amp != "none":
-        raise ConfigError("amp other than 'none' is not implemented yet; use amp = 'none'")
+    if c.channels_last and c.is_toy:
+        raise ConfigError("channels_last applies to image data only (toy data is 2-D points)")
+    if c.swd_samples < 2:
+        raise ConfigError(f"swd_samples must be at least 2, got {c.swd_samples}")
+    if (c.sample_every or c.swd_every) and c.is_toy:
+        raise ConfigError("sample_every / swd_every are for image data; use 0 for toys")
     if not (c.device == "cpu" or c.device.startswith(("cuda", "mps"))):
         raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got '{c.device}'")
     optimizer_settings(c)  # raises for an optimiser without a default lr

@@ -152,8 +152,13 @@ class _EpochSampler(Sampler[int]):
 class LoaderSource:
     """Batches of a map-style dataset through a DataLoader (workers, pinned memory)."""
 
-    def __init__(self, dataset: Dataset, batch_size: int, *, seed: int, device, num_workers=0):
+    def __init__(
+        self, dataset: Dataset, batch_size: int, *, seed: int, device, num_workers=0, rank=0,
+        world=1,
+    ):  # fmt: skip
         self.dataset, self.batch_size, self.seed = dataset, int(batch_size), int(seed)
+        # under torchrun each process loads only its block of every global batch
+        self.rank, self.world, self.sharded = int(rank), int(world), int(world) > 1
         self.n = len(dataset)  # type: ignore[arg-type]
         if self.n == 0:
             raise ValueError("the dataset is empty")
@@ -163,10 +168,18 @@ class LoaderSource:
 
     def _start(self) -> None:
         epoch, start = divmod(self.consumed, self.n)
+        sampler: Sampler[int] = _EpochSampler(self.n, self.seed, epoch, start)
+        if self.sharded:
+            from wganlib.distributed import ShardedEpochSampler
+
+            sampler = ShardedEpochSampler(
+                self.n, self.seed, _epoch_permutation, batch_size=self.batch_size // self.world,
+                rank=self.rank, world=self.world, start=self.consumed,
+            )  # fmt: skip
         loader = DataLoader(
             self.dataset,
-            batch_size=self.batch_size,
-            sampler=_EpochSampler(self.n, self.seed, epoch, start),
+            batch_size=self.batch_size // self.world,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             drop_last=True,
@@ -191,9 +204,19 @@ class LoaderSource:
 
 
 def build_data(
-    config: TrainConfig, *, device: torch.device | str | None = None, seed: int | None = None
+    config: TrainConfig,
+    *,
+    device: torch.device | str | None = None,
+    seed: int | None = None,
+    rank: int = 0,
+    world: int = 1,
 ) -> DataSource:
-    """The data source ``config.data`` names, seeded with ``seed`` (default ``config.seed``)."""
+    """The data source ``config.data`` names, seeded with ``seed`` (default ``config.seed``).
+
+    ``rank``/``world``: under torchrun a data-loader source reads only process ``rank``'s block
+    of each global batch (its ``sharded`` attribute is True); the others hand out whole
+    batches, which the trainer slices (:func:`wganlib.distributed.shard`).
+    """
     device = torch.device(device or config.device)
     b = config.batch_size * config.members  # one block of batch_size rows per member
     seed = config.seed if seed is None else seed
@@ -212,7 +235,9 @@ def build_data(
         from wganlib.lsun import LSUNDataset
 
         ds = LSUNDataset(config.data_root, image_size=config.image_size, nc=config.channels)
-    return LoaderSource(ds, b, seed=seed, device=device, num_workers=config.num_workers)
+    return LoaderSource(
+        ds, b, seed=seed, device=device, num_workers=config.num_workers, rank=rank, world=world
+    )
 
 
 def data_shape(config: TrainConfig) -> tuple[int, ...]:

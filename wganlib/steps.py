@@ -21,6 +21,9 @@ from wganlib.config import TrainConfig, optimizer_settings
 from wganlib.history import Callback, History, Recorder, as_callbacks
 from wganlib.lipschitz import LipschitzMethod, clipped_parameters, get_lipschitz
 from wganlib.objectives import Objective, get_objective
+from wganlib.precision import Precision
+
+_FULL = Precision("none")
 
 __all__ = [
     "CriticStep",
@@ -102,24 +105,33 @@ def critic_step(
     *,
     penalty_generator: torch.Generator | None = None,
     stats: bool = False,
+    precision: Precision | None = None,
 ) -> CriticStep:
     r"""One critic update on a real and a (detached) fake batch: Algorithm 1, lines 5-7.
 
     Minimises ``objective.critic_loss(f(real), f(fake)) + lipschitz.penalty(...)`` with one
     optimiser step, between the Lipschitz method's ``before``/``after`` hooks (clipping).
+    ``precision`` (:class:`wganlib.precision.Precision`) runs the forward passes under autocast
+    and scales the loss for fp16; the scores are cast to float32 before the losses.
     """
+    prec = precision if precision is not None else _FULL
     lipschitz.before_critic_step(critic)
-    real_scores, fake_scores = critic(real), critic(fake)  # (B,), (B,)
+    with prec.autocast():
+        real_scores, fake_scores = critic(real), critic(fake)  # (B,), (B,)
+    real_scores, fake_scores = real_scores.float(), fake_scores.float()
     loss = objective.critic_loss(real_scores, fake_scores)
     if lipschitz.has_penalty:
-        penalty = lipschitz.penalty(critic, real, fake, penalty_generator)
+        with prec.penalty_context():
+            penalty = lipschitz.penalty(critic, real, fake, penalty_generator).float()
         total = loss + penalty
     else:
         penalty, total = torch.zeros((), device=loss.device), loss
     optimizer.zero_grad(set_to_none=True)
-    total.backward()
+    prec.backward(total)
+    if stats:
+        prec.unscale_(optimizer)
     grad_norm = _grad_norm(critic) if stats else None
-    optimizer.step()
+    prec.step(optimizer)
     lipschitz.after_critic_step(critic)
     estimate = None
     if stats:
@@ -134,6 +146,8 @@ def generator_step(
     optimizer: torch.optim.Optimizer,
     objective: Objective,
     z: torch.Tensor,
+    *,
+    precision: Precision | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""One generator update (Algorithm 1, lines 9-11); returns (loss, gradient norm), detached.
 
@@ -145,11 +159,15 @@ def generator_step(
     for p in params:
         p.requires_grad_(False)
     try:
-        loss = objective.generator_loss(critic(generator(z)))
+        prec = precision if precision is not None else _FULL
+        with prec.autocast():
+            scores = critic(generator(z))
+        loss = objective.generator_loss(scores.float())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        prec.backward(loss)
+        prec.unscale_(optimizer)
         grad_norm = _grad_norm(generator)
-        optimizer.step()
+        prec.step(optimizer)
     finally:
         for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
@@ -205,6 +223,7 @@ def fit_critic(
     clip_when: str = "after",
     gp_weight: float = 10.0,
     seed: int = 0,
+    generator: torch.Generator | None = None,
     log_every: int = 100,
     callbacks: Iterable[Callback | Callable] = (),
 ) -> History:
@@ -223,6 +242,9 @@ def fit_critic(
     objective, lipschitz, optimizer, lr, betas, clip_value, clip_when, gp_weight
         As in :class:`wganlib.config.TrainConfig`; the optimiser defaults to the method's
         (RMSProp 5e-5 for WGAN-clip, Adam 1e-4 (0.5, 0.9) for WGAN-GP, Adam 2e-4 for GANs).
+    seed, generator
+        Randomness (batches drawn from names or tensors, the penalty's :math:`t`): three
+        streams seeded from ``seed``, or all from ``generator`` when one is given.
     callbacks : Callback or callable
         ``fn(critic, step)`` every ``every`` steps.
 
@@ -247,6 +269,8 @@ def fit_critic(
     opt = make_optimizer(critic.parameters(), optimizer_settings(cfg))
     seeds = np.random.SeedSequence(int(seed)).generate_state(3)
     gens = [torch.Generator(device).manual_seed(int(s)) for s in seeds]
+    if generator is not None:
+        gens = [generator] * 3
     draw_real = _sampler(real, batch_size, gens[0], device)
     draw_fake = _sampler(fake, batch_size, gens[1], device)
     bn = clip_value > 0 and (cfg.clip_batch_norm or lipschitz != "clip")
