@@ -24,14 +24,6 @@ checkpoint_every = 2
 """
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def config(tmp_path):
     path = tmp_path / "tiny.toml"

@@ -18,15 +18,6 @@ from wganlib.image_metrics import (
 from wganlib.images import digits_dataset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor ops on a busy 2-core machine run many times faster on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits32() -> torch.Tensor:
     return digits_dataset(32).images

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import inspect
 
-import pytest
 import torch
 
 from wganlib import reference
 from wganlib.config import TrainConfig
 from wganlib.reference import reference_algorithm1, reference_wgan_gp
 from wganlib.train import Run, train
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _same(a: Run, b: Run) -> bool:

@@ -15,15 +15,6 @@ from wganlib.steps import critic_steps_at, fit_critic, generator_step, make_opti
 from wganlib.train import Run, train
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one intra-op thread (two threads on a shared 2-core machine thrash)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**kw) -> TrainConfig:
     base = dict(width=16, depth=2, batch_size=32, iterations=6, log_every=4)
     return TrainConfig(**{**base, **kw})

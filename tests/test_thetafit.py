@@ -39,16 +39,7 @@ def test_pot_descent_reaches_zero_and_is_seeded():
     assert np.array_equal(path.theta, again.theta)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny nets run fastest on one thread; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_wgan_critic_moves_theta_and_gan_does_not(one_thread):
+def test_wgan_critic_moves_theta_and_gan_does_not():
     kw = dict(theta0=1.0, lr=0.1, steps=4, batch_size=64, critic_steps=10, warmup_steps=500,
               width=64, depth=2, seed=0)  # fmt: skip
     w = descend_theta("wgan", **kw)
