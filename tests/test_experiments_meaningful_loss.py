@@ -51,3 +51,36 @@ def test_track_runs_extra_callbacks_and_reports_cpu_time():
     assert seen == [1, 2, 3, 4]
     assert rec["iteration"] == [2, 4] and not rec["diverged"] and rec["cpu_seconds"] > 0
     assert rec["run"].iteration == 4
+
+
+def test_gp_official_variant_sets_its_own_sizes_and_explicit_arguments_win():
+    cfg = ml.variant_config("gp-official", iterations=5, seed=2)
+    assert (cfg.lipschitz, cfg.gp_weight, cfg.schedule, cfg.width, cfg.batch_size) == (
+        "gp", 1.0, "official", 64, 64,
+    )  # fmt: skip
+    ref = ml.variant_config("wgan-gp", iterations=5, seed=2, width=64, batch_size=64,
+                            gp_weight=1.0, schedule="official")  # fmt: skip
+    assert {**cfg.to_dict(), "name": None} == {**ref.to_dict(), "name": None}
+    assert ml.variant_config("gp-official", width=32, batch_size=16).width == 32
+    assert ml.variant_config("wgan-clip").width == 128  # the others keep the old sizes
+
+
+def test_summarise_reports_second_half_pearson_and_endpoints():
+    rec = {"iteration": [25, 50, 75, 100, 125, 150], "w1": [3.0, 1.0, 2.0, 1.5, 1.0, 0.5],
+           "estimate": [1.0, 2.0, 3.0, 1.4, 1.2, 0.3]}  # fmt: skip
+    s = ml.summarise(rec, burn_in=0)
+    assert s["rank_correlation_second_half"] == pytest.approx(1.0)  # checks 100, 125, 150
+    assert s["rank_correlation"] < 0.9 and -1 <= s["pearson"] <= 1
+    assert (s["first_w1"], s["first_estimate"], s["final_estimate"]) == (3.0, 1.0, 0.3)
+
+
+def test_main_runs_the_gp_official_variant(tmp_path):
+    out = tmp_path / "track.json"
+    ml.main(["--variants", "gp-official", "--seeds", "1", "--iterations", "6", "--every", "2",
+             "--n", "40", "--burn-in", "0", "--out", str(out)])  # fmt: skip
+    data = json.loads(out.read_text())
+    assert data["settings"]["variants"]["gp-official"]["width"] == 64
+    summ = data["summary"]["gp-official"]
+    assert data["runs"][0]["iteration"] == [2, 4, 6]
+    assert summ["first_w1"] == [data["runs"][0]["w1"][0]]
+    assert len(summ["rank_correlation_second_half"]) == 1 and "pearson_mean" in summ

@@ -13,12 +13,20 @@ The agreement of the two curves is their Spearman rank correlation
 still far from its optimum at the start; the official code's schedule, ``schedule="official"``,
 is the other remedy). The variants are the three methods (WGAN with
 clipping, WGAN-GP, GAN) and three ways to break the WGAN curve (a learning rate 100 times too
-high, Adam with momentum, one critic step per generator step).
+high, Adam with momentum, one critic step per generator step), plus ``gp-official``: WGAN-GP
+with a penalty weight of 1, the official schedule, width 64 and batches of 64, the setting in
+which the critic is kept near its optimum (a variant may fix ``width`` and ``batch_size``; see
+:data:`VARIANTS`). Besides the rank correlation after ``burn_in``, the summary holds the rank
+correlation over the second half of the checks, Pearson's correlation over all checks after
+``burn_in``, and the first and last estimate and W1.
 
 Command line (the results file the book loads)::
 
     python -m wganlib.experiments.meaningful_loss --seeds 2 --iterations 400 --every 25 --n 250 \
         --out data/results/meaningful_loss.json
+    python -m wganlib.experiments.meaningful_loss --variants gp-official --seeds 3 \
+        --iterations 1000 --every 50 --n 500 --burn-in 0 --jobs 2 \
+        --out data/results/meaningful_loss_tracking.json
 """
 
 from __future__ import annotations
@@ -48,7 +56,9 @@ __all__ = ["VARIANTS", "LABELS", "variant_config", "track", "summarise", "sweep"
 #: The WGAN baseline: weight clipping, RMSProp (at twice the paper's learning rate, to move
 #: faster on a small budget), 5 critic steps per generator step.
 _CLIP = {"objective": "wgan", "lipschitz": "clip", "optimizer": "rmsprop", "lr": 1e-4}
-#: Variant name -> TrainConfig fields.
+#: Width and batch size unless a variant (or the caller) sets them.
+_SIZE = {"width": 128, "batch_size": 256}
+#: Variant name -> TrainConfig fields (``width``/``batch_size`` here override :data:`_SIZE`).
 VARIANTS: dict[str, dict[str, Any]] = {
     "wgan-clip": dict(_CLIP),
     "wgan-gp": {"objective": "wgan", "lipschitz": "gp"},
@@ -56,7 +66,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "clip-high-lr": {**_CLIP, "lr": 1e-2},
     "clip-adam-momentum": {**_CLIP, "optimizer": "adam", "beta1": 0.9, "beta2": 0.999},
     "clip-ncritic-1": {**_CLIP, "n_critic": 1},
-}
+    "gp-official": {"objective": "wgan", "lipschitz": "gp", "gp_weight": 1.0,
+                    "schedule": "official", "width": 64, "batch_size": 64},
+}  # fmt: skip
 LABELS: dict[str, str] = {
     "wgan-clip": "WGAN (clip, RMSProp 1e-4)",
     "wgan-gp": "WGAN-GP",
@@ -64,6 +76,7 @@ LABELS: dict[str, str] = {
     "clip-high-lr": "WGAN (clip), lr 1e-2",
     "clip-adam-momentum": "WGAN (clip), Adam beta1=0.9",
     "clip-ncritic-1": "WGAN (clip), n_critic = 1",
+    "gp-official": "WGAN-GP (lambda 1, official schedule)",
 }
 
 
@@ -73,16 +86,22 @@ def variant_config(
     data: str = "8gaussians",
     iterations: int = 1000,
     seed: int = 0,
-    width: int = 128,
-    batch_size: int = 256,
+    width: int | None = None,
+    batch_size: int | None = None,
     **overrides: Any,
 ) -> TrainConfig:
-    """The :class:`TrainConfig` of ``variant`` (a key of :data:`VARIANTS`) on toy ``data``."""
+    """The :class:`TrainConfig` of ``variant`` (a key of :data:`VARIANTS`) on toy ``data``.
+
+    ``width`` and ``batch_size`` default to the variant's own (else 128 and 256); any argument
+    given explicitly, and any ``overrides`` (TrainConfig fields), win over the variant's fields.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    fields = {"name": variant, "data": data, "width": width, "batch_size": batch_size,
-              "iterations": iterations, "seed": seed, "log_every": 50,
-              **VARIANTS[variant], **overrides}  # fmt: skip
+    explicit = {
+        k: v for k, v in {"width": width, "batch_size": batch_size}.items() if v is not None
+    }
+    fields = {"name": variant, "data": data, "iterations": iterations, "seed": seed,
+              "log_every": 50, **_SIZE, **VARIANTS[variant], **explicit, **overrides}  # fmt: skip
     return TrainConfig(**fields)
 
 
@@ -116,12 +135,29 @@ def track(
 
 
 def summarise(record: dict[str, Any], *, burn_in: int = 100) -> dict[str, float]:
-    """Rank correlation of estimate vs W1 after ``burn_in`` iterations, and the last W1."""
+    r"""Agreement of the estimate with W1 over the checks after ``burn_in`` iterations.
+
+    Returns ``rank_correlation`` (Spearman), ``pearson`` and, over the checks in the second half
+    of training (iteration :math:`> t_{\text{last}}/2`), ``rank_correlation_second_half``
+    (NaN where fewer than 3 checks); and ``first_w1``, ``final_w1``, ``first_estimate``,
+    ``final_estimate`` (the first and last check).
+    """
     it = np.asarray(record["iteration"])
     est, w1 = np.asarray(record["estimate"], float), np.asarray(record["w1"], float)
-    keep = (it > burn_in) & np.isfinite(est) & np.isfinite(w1)
+    ok = np.isfinite(est) & np.isfinite(w1)
+    keep = (it > burn_in) & ok
+    late = (it > it[-1] / 2) & ok if len(it) else keep
     rho = rank_correlation(est[keep], w1[keep]) if keep.sum() >= 3 else math.nan
-    return {"rank_correlation": rho, "final_w1": float(w1[-1]) if len(w1) else math.nan}
+    rho_late = rank_correlation(est[late], w1[late]) if late.sum() >= 3 else math.nan
+    pearson = float(np.corrcoef(est[keep], w1[keep])[0, 1]) if keep.sum() >= 3 else math.nan
+
+    def _at(v: np.ndarray, i: int) -> float:
+        return float(v[i]) if len(v) else math.nan
+
+    return {"rank_correlation": rho, "final_w1": _at(w1, -1),
+            "rank_correlation_second_half": rho_late, "pearson": pearson,
+            "first_w1": _at(w1, 0), "first_estimate": _at(est, 0),
+            "final_estimate": _at(est, -1)}  # fmt: skip
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -166,14 +202,17 @@ def sweep(
     summary = {}
     for v in variants:
         stats = [summarise(r, burn_in=burn_in) for r in runs if r["variant"] == v]
-        rhos = [s["rank_correlation"] for s in stats]
-        finals = [s["final_w1"] for s in stats]
-        summary[v] = {"label": LABELS[v], "rank_correlation": rhos,
-                      "rank_correlation_mean": _mean(rhos),
-                      "final_w1": finals, "final_w1_mean": _mean(finals)}  # fmt: skip
-    settings = {"variants": {v: VARIANTS[v] for v in variants}, "seeds": seeds, "data": data,
+        summary[v] = {"label": LABELS[v]}
+        for key in ("rank_correlation", "final_w1", "rank_correlation_second_half", "pearson",
+                    "first_w1", "first_estimate", "final_estimate"):  # fmt: skip
+            values = [s[key] for s in stats]
+            summary[v][key], summary[v][f"{key}_mean"] = values, _mean(values)
+    configs = {v: variant_config(v, **cfg) for v in variants}
+    settings = {"variants": {v: {**VARIANTS[v], "width": c.width, "batch_size": c.batch_size}
+                             for v, c in configs.items()},
+                "seeds": seeds, "data": data,
                 "iterations": iterations, "every": every, "n": n, "burn_in": burn_in,
-                "width": 128, "batch_size": 256}  # fmt: skip
+                "width": _SIZE["width"], "batch_size": _SIZE["batch_size"]}  # fmt: skip
     return {"settings": settings, "runs": runs, "summary": summary}
 
 
