@@ -1,35 +1,44 @@
-r"""Mode collapse on toy mixtures: five methods, three data sets, several seeds, one table.
+r"""Mode collapse on toy mixtures: six methods, three data sets, several seeds, one table.
 
 For every method (:data:`METHODS`: GAN, non-saturating GAN, WGAN with weight clipping, WGAN-GP,
-WGAN with spectral normalisation) and toy data set (:data:`DATASETS`), one training run of
-:func:`wganlib.train.train` trains ``seeds`` independent generator/critic pairs side by side
-(``TrainConfig.members``, :mod:`wganlib.ensemble`), then each pair is measured:
+WGAN-LP, WGAN with spectral normalisation) and toy data set (:data:`DATASETS`), one cell of the
+resumable sweep engine (:mod:`wganlib.sweep`) trains ``seeds`` independent generator/critic
+pairs side by side (``TrainConfig.members``, :mod:`wganlib.ensemble`). The grid also holds
+``wgan-clip-official`` on the 8 Gaussians: clipping with the 2017 code's schedule (100 critic
+steps for the first 25 generator iterations and every 500th), the setting of the paper's
+Figure 4, for chapter 6.
+
+During training (:data:`SCHEDULE`: every 50 generator iterations up to 500, then every 200),
+each member is measured (:func:`measure`):
 
 * on the mixtures, the VEEGAN protocol (:func:`wganlib.metrics.mode_coverage`): 2,500 samples,
-  high quality within 3 standard deviations of a mode centre, modes covered, reverse KL;
-* everywhere, the exact :math:`W_1` (POT) between ``n_w1`` generated and ``n_w1`` fresh target
-  samples, next to the floor :math:`W_1` between two target samples of that size.
+  high quality within 3 standard deviations of a mode centre, modes covered, reverse KL; on the
+  8 Gaussians also the mean distance to the circle (:func:`ring_error`);
+* the exact :math:`W_1` (POT) between ``n_w1`` generated and ``n_w1`` fresh target samples;
+* the critic's estimate on ``n_w1`` fresh samples a side (WGAN: of :math:`W_1`; GAN: the
+  Jensen-Shannon lower bound).
 
-The result (:func:`sweep`) is a JSON-ready dict with the command line, git commit, date,
-settings, one record per run and the mean and standard error over seeds (:func:`aggregate`).
-Command line::
+At the end (:func:`final`) every member is evaluated once more, and member 0's critic is
+recorded on a 64 x 64 grid and 1,000 of its samples are kept (for the critic surfaces of
+chapter 5). Samples of member 0 at :data:`SNAPSHOTS` go to a compressed ``.npz`` beside the
+results file. A method has *converged* in a cell when its mean W1 (and, on mixtures, its mean
+high-quality fraction) over the last fifth of training is within the tolerance of the fifth
+before (:func:`converged`).
 
-    python -m wganlib.experiments.mode_collapse --seeds 5 --iterations 1000 \
-        --out data/results/mode_collapse.json
+Command line (resumable: run it again after a kill and it continues)::
+
+    python -m wganlib.experiments.mode_collapse --seeds 5 --workers 2 \
+        --state runs/sweeps/mode_collapse --out data/results/mode_collapse.json
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
+import functools
 import math
-import os
-import platform
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,49 +47,89 @@ import torch
 
 from wganlib import toy
 from wganlib.config import TrainConfig
-from wganlib.history import Callback
+from wganlib.experiments.provenance import code_version, provenance
+from wganlib.experiments.toy_measures import (
+    MIXTURES,
+    TARGET_SEED,
+    Tracker,
+    critic_on_grid,
+    evaluate,
+    member_estimates,
+    member_samples,
+    ring_error,
+)
+from wganlib.sweep import Cell, Progress, run_sweep, write_json_atomic
 
 __all__ = [
     "METHODS",
+    "LABELS",
     "DATASETS",
     "MIXTURES",
+    "ITERATIONS",
+    "SCHEDULE",
+    "N_W1",
     "method_config",
     "member_samples",
     "ring_error",
     "evaluate",
     "Tracker",
-    "run_grid_cell",
+    "measure",
+    "final",
+    "grid_cells",
     "aggregate",
+    "converged",
     "sweep",
     "main",
 ]
 
 #: Method name -> TrainConfig fields. Optimisers are each paper's defaults
-#: (:func:`wganlib.config.optimizer_settings`): Adam 2e-4 for the GANs, RMSProp 5e-5 for
-#: clipping, Adam 1e-4 (0.5, 0.9) for the penalty and spectral norm. The GANs take one
-#: discriminator step per generator step (Goodfellow et al.), the WGANs five (Algorithm 1).
-#: The penalty weight is the WGAN-GP reference code's choice for its toy tasks, 0.1 (its
-#: image experiments use 10).
+#: (:func:`wganlib.config.optimizer_settings`): Adam 2e-4 for the GANs, RMSProp 5e-5 and
+#: c = 0.01 for clipping (Algorithm 1), Adam 1e-4 (0.5, 0.9) for the penalties and spectral
+#: norm. The GANs take one discriminator step per generator step (Goodfellow et al.), the WGANs
+#: five. The penalty weight is the WGAN-GP reference code's choice for its toy tasks, 0.1 (its
+#: image experiments use 10); the one-sided penalty (LP) uses the same weight.
 METHODS: dict[str, dict[str, Any]] = {
     "gan": {"objective": "gan", "lipschitz": "none", "n_critic": 1},
     "nsgan": {"objective": "nsgan", "lipschitz": "none", "n_critic": 1},
     "wgan-clip": {"objective": "wgan", "lipschitz": "clip", "n_critic": 5},
     "wgan-gp": {"objective": "wgan", "lipschitz": "gp", "n_critic": 5, "gp_weight": 0.1},
+    "wgan-lp": {"objective": "wgan", "lipschitz": "lp", "n_critic": 5, "gp_weight": 0.1},
     "wgan-sn": {"objective": "wgan", "lipschitz": "sn", "n_critic": 5},
+    "wgan-clip-official": {
+        "objective": "wgan",
+        "lipschitz": "clip",
+        "n_critic": 5,
+        "schedule": "official",
+        "clip_when": "before",
+    },  # fmt: skip
 }
 LABELS: dict[str, str] = {
     "gan": "GAN",
     "nsgan": "GAN (-log D)",
     "wgan-clip": "WGAN (clip)",
     "wgan-gp": "WGAN-GP",
+    "wgan-lp": "WGAN-LP",
     "wgan-sn": "WGAN (SN)",
+    "wgan-clip-official": "WGAN (clip, 2017 schedule)",
 }
+#: The methods of the table (every data set); the extra cells run on the 8 Gaussians only.
+TABLE_METHODS: tuple[str, ...] = ("gan", "nsgan", "wgan-clip", "wgan-gp", "wgan-lp", "wgan-sn")
+EXTRA_CELLS: tuple[tuple[str, str], ...] = (("wgan-clip-official", "8gaussians"),)
 DATASETS: tuple[str, ...] = ("8gaussians", "25gaussians", "swissroll")
-#: Data sets with mode centres (mode coverage is measured on these only).
-MIXTURES: tuple[str, ...] = ("8gaussians", "25gaussians")
 METRICS: tuple[str, ...] = ("modes", "high_quality", "reverse_kl", "w1")
-EVAL_SEED = 12_345  # the prior draw of the evaluation samples
-TARGET_SEED = 54_321  # the target draws W1 is measured against
+#: Generator iterations per data set (the budget measured to fit the machine; see chapter 5).
+ITERATIONS: dict[str, int] = {"8gaussians": 6000, "25gaussians": 6000, "swissroll": 4000}
+#: Measurement points: dense early (the circle forms in the first hundreds of iterations).
+SCHEDULE: tuple[int, ...] = (*range(50, 500, 50), *range(500, 100_001, 200))
+#: Iterations at which member 0's samples are kept for pictures of training.
+SNAPSHOTS: tuple[int, ...] = (100, 250, 500, 1000, 2000, 4000, 6000, 8000, 10000)
+#: Axis range of the critic grid per data set.
+GRID_RANGE: dict[str, float] = {"8gaussians": 2.0, "25gaussians": 2.0, "swissroll": 2.0}
+SNAPSHOT_SAMPLES = 500
+#: Samples a side for W1 and the critic's estimate during training (chapter 6 reads the 8
+#: Gaussians' curves, hence 2,000 there); the end-of-run W1 uses twice as many.
+N_W1: dict[str, int] = {"8gaussians": 2000, "25gaussians": 1000, "swissroll": 1000}
+WIDTH, DEPTH, BATCH_SIZE = 128, 3, 256
 
 
 def method_config(
@@ -90,9 +139,9 @@ def method_config(
     iterations: int,
     members: int = 1,
     seed: int = 0,
-    width: int = 64,
-    depth: int = 3,
-    batch_size: int = 64,
+    width: int = WIDTH,
+    depth: int = DEPTH,
+    batch_size: int = BATCH_SIZE,
     device: str = "cpu",
     **overrides: Any,
 ) -> TrainConfig:
@@ -122,166 +171,155 @@ def method_config(
     return TrainConfig(**fields)
 
 
-def member_samples(run: Any, n: int, *, seed: int = EVAL_SEED) -> torch.Tensor:
-    """``n`` generator samples of each member of ``run``: a tensor ``(members, n, d)`` on the CPU.
+def measure(run: Any, iteration: int, *, n: int = 2500, n_w1: int = 1000) -> list[dict[str, Any]]:
+    """One record per member: coverage (mixtures), ring error (8 Gaussians), W1, estimate.
 
-    One prior draw (``seed``) of ``members * n`` rows goes through the ensemble; block ``k`` is
-    member ``k``'s. A plain run (``members = 1``) gives shape ``(1, n, d)``.
+    Member 0's record also holds ``samples`` (a list of ``[x, y]``, 3 decimals) at the
+    :data:`SNAPSHOTS` iterations.
     """
-    k = getattr(run.config, "members", 1)
-    x = run.sample(k * n, seed=seed).detach().cpu()
-    return x.reshape(k, n, -1)
-
-
-def ring_error(x: Any, radius: float | None = None) -> float:
-    r"""Mean distance of 2-D samples to the circle of the 8 Gaussians, :math:`\frac1n\sum_i
-    \bigl|\,\|x_i\| - r\bigr|`.
-
-    ``radius`` defaults to the radius of the ``"8gaussians"`` centres. It measures how well the
-    samples lie on the circle, whatever their angle: it is small for a ring and for the eight
-    bumps alike (for the target itself it is about :math:`\sigma\sqrt{2/\pi}`).
-    """
-    x = torch.as_tensor(x, dtype=torch.float64)
-    if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
-        raise ValueError(f"x must have shape (n, 2) with n >= 1, got {tuple(x.shape)}")
-    r = float(toy.centers("8gaussians").norm(dim=1)[0]) if radius is None else float(radius)
-    return float((x.norm(dim=1) - r).abs().mean())
-
-
-def evaluate(
-    samples: Any, data: str, *, n_w1: int = 1000, target_seed: int = TARGET_SEED
-) -> dict[str, float | int | None]:
-    """Metrics of one generator's ``samples`` ``(n, 2)`` against toy distribution ``data``.
-
-    Returns ``modes``, ``high_quality`` (a fraction), ``reverse_kl`` (None when no sample is of
-    high quality) for mixtures (None otherwise), and ``w1``: exact :math:`W_1` between the first
-    ``n_w1`` samples and ``n_w1`` target samples drawn with ``target_seed``.
-    """
-    from wganlib.distances import exact_w1
-    from wganlib.metrics import mode_coverage
-
-    x = torch.as_tensor(samples).detach().cpu().float()
-    if len(x) < n_w1:
-        raise ValueError(f"need at least n_w1={n_w1} samples, got {len(x)}")
-    out: dict[str, float | int | None] = {"modes": None, "high_quality": None, "reverse_kl": None}
-    if data in MIXTURES:
-        cov = mode_coverage(x, toy.centers(data), toy.mode_std(data))
-        kl = cov.reverse_kl if math.isfinite(cov.reverse_kl) else None
-        out.update(modes=cov.modes, high_quality=cov.high_quality, reverse_kl=kl)
-    target = toy.sample(data, n_w1, generator=torch.Generator().manual_seed(target_seed))
-    out["w1"] = exact_w1(x[:n_w1], target)
+    data = run.config.data
+    xs = member_samples(run, max(n, n_w1))
+    estimates = member_estimates(run, n_w1)
+    out = []
+    for k, x in enumerate(xs):
+        rec: dict[str, Any] = {"iteration": int(iteration), "member": k}
+        metrics = evaluate(x[:n], data, n_w1=n_w1, target_seed=TARGET_SEED + k)
+        rec.update(metrics)
+        if data == "8gaussians":
+            rec["ring_error"] = ring_error(x[:n])
+        rec["estimate"] = estimates[k]
+        if k == 0 and iteration in SNAPSHOTS:
+            rec["samples"] = np.round(x[:SNAPSHOT_SAMPLES].numpy().astype(float), 3).tolist()
+        out.append(rec)
     return out
 
 
-class Tracker:
-    r"""A training callback that measures every member every ``every`` generator iterations.
-
-    For each check it appends to ``records`` one dict per member: ``iteration``, ``member``,
-    ``modes``, ``high_quality``, ``reverse_kl`` (mixtures) and ``ring_error`` (8 Gaussians),
-    from ``n`` samples; with ``keep_samples`` the samples themselves go to ``samples``
-    (``{iteration: tensor (members, n, 2)}``), for pictures of training. Use it as
-    ``train(config, callbacks=[tracker.callback()])``.
-    """
-
-    def __init__(self, data: str, every: int, *, n: int = 2500, keep_samples: bool = False):
-        if every <= 0:
-            raise ValueError(f"every must be positive, got {every}")
-        self.data, self.every, self.n, self.keep_samples = data, int(every), int(n), keep_samples
-        self.records: list[dict[str, Any]] = []
-        self.samples: dict[int, torch.Tensor] = {}
-
-    def __call__(self, run: Any, iteration: int) -> None:
-        from wganlib.metrics import mode_coverage
-
-        xs = member_samples(run, self.n)
-        if self.keep_samples:
-            self.samples[iteration] = xs
-        for k, x in enumerate(xs):
-            rec: dict[str, Any] = {"iteration": int(iteration), "member": k}
-            if self.data in MIXTURES:
-                cov = mode_coverage(x, toy.centers(self.data), toy.mode_std(self.data))
-                rec.update(modes=cov.modes, high_quality=cov.high_quality)
-                rec["reverse_kl"] = cov.reverse_kl if math.isfinite(cov.reverse_kl) else None
-            if self.data == "8gaussians":
-                rec["ring_error"] = ring_error(x)
-            self.records.append(rec)
-
-    def callback(self) -> Callback:
-        """A :class:`~wganlib.history.Callback` that runs this tracker (and after the last step)."""
-        return Callback(self.every, self, at_end=True, sync=False)
-
-
-def run_grid_cell(
-    method: str,
-    data: str,
-    *,
-    iterations: int,
-    seeds: int,
-    seed: int = 0,
-    n_eval: int = 2500,
-    n_w1: int = 1000,
-    trace_every: int = 0,
-    **config: Any,
-) -> dict[str, Any]:
-    """Train ``seeds`` members of ``method`` on ``data`` in one run and measure each.
-
-    Returns ``{"method", "data", "seconds", "runs": [per-member metrics], "trace": [...]}``;
-    ``trace`` holds :class:`Tracker` records every ``trace_every`` iterations (0: none).
-    """
-    from wganlib.train import train
-
-    cfg = method_config(method, data, iterations=iterations, members=seeds, seed=seed, **config)
-    tracker = Tracker(data, trace_every, n=n_eval) if trace_every > 0 else None
-    start = time.perf_counter()
-    run = train(cfg, callbacks=[tracker.callback()] if tracker else [])
-    seconds = time.perf_counter() - start
+def final(run: Any, *, n_eval: int = 2500, n_w1: int = 2000) -> dict[str, Any]:
+    """End of a cell: every member evaluated; member 0's critic on a grid and 1,000 samples."""
+    data = run.config.data
+    xs = member_samples(run, max(n_eval, n_w1))
     runs = []
-    for k, x in enumerate(member_samples(run, max(n_eval, n_w1))):
+    for k, x in enumerate(xs):
         metrics = evaluate(x[:n_eval], data, n_w1=min(n_w1, n_eval), target_seed=TARGET_SEED + k)
-        if n_w1 > n_eval:  # W1 on its own (larger) sample
+        if n_w1 > n_eval:
             metrics["w1"] = evaluate(x, data, n_w1=n_w1, target_seed=TARGET_SEED + k)["w1"]
-        runs.append({"method": method, "data": data, "member": k, **metrics})
+        runs.append({"member": k, **metrics})
+    lim = GRID_RANGE[data]
+    grid = critic_on_grid(run, -lim, lim, 64)
     return {
-        "method": method,
-        "data": data,
-        "seconds": seconds,
-        "train_seconds": run.wall_time,
         "runs": runs,
-        "trace": []
-        if tracker is None
-        else [{"method": method, "data": data, **r} for r in tracker.records],
+        "critic_grid": {"lo": -lim, "hi": lim, "values": np.round(grid, 5).tolist()},
+        "samples": np.round(xs[0, :1000].numpy().astype(float), 4).tolist(),
     }
+
+
+def grid_cells(
+    methods: Sequence[str] = TABLE_METHODS,
+    datasets: Sequence[str] = DATASETS,
+    *,
+    seeds: int = 5,
+    iterations: dict[str, int] | None = None,
+    extra: Iterable[tuple[str, str]] = EXTRA_CELLS,
+    n_eval: int = 2500,
+    n_w1: dict[str, int] | None = None,
+    schedule: Sequence[int] = SCHEDULE,
+    checkpoint_every: int = 200,
+    **config: Any,
+) -> list[Cell]:
+    """The sweep's cells: ``methods x datasets`` plus ``extra`` (method, data) pairs.
+
+    ``iterations`` maps a data set to its budget (default :data:`ITERATIONS`), ``n_w1`` to the
+    samples a side of W1 and the estimate during training (default :data:`N_W1`; twice that at
+    the end); ``config`` goes
+    to :func:`method_config` (``width``, ``depth``, ``batch_size``, ``seed``, ``device``).
+    """
+    budget = {**ITERATIONS, **(iterations or {})}
+    n_w1 = {**N_W1, **(n_w1 or {})}
+    pairs = [(m, d) for m in methods for d in datasets]
+    pairs += [(m, d) for m, d in extra if d in datasets and (m, d) not in pairs]
+    return [
+        Cell(
+            key=f"{m}__{d}",
+            config=method_config(m, d, iterations=budget[d], members=seeds, **config),
+            measure=functools.partial(measure, n=n_eval, n_w1=n_w1[d]),
+            schedule=tuple(schedule),
+            final=functools.partial(final, n_eval=n_eval, n_w1=2 * n_w1[d]),
+            checkpoint_every=checkpoint_every,
+        )
+        for m, d in pairs
+    ]
 
 
 def aggregate(
     records: Iterable[dict[str, Any]], metrics: Sequence[str] = METRICS
 ) -> list[dict[str, Any]]:
-    r"""Mean and standard error over seeds, per (method, data).
+    r"""Mean, standard error and 95% interval over seeds, per (method, data).
 
     For each metric: ``mean``, ``se`` (sample std with ``ddof=1`` over :math:`\sqrt n`; None for
-    one value) and ``n``, the number of runs where it is defined (values that are None, e.g. the
-    reverse KL of a generator with no high-quality sample, are left out and counted in
-    ``missing``). Groups keep the order of first appearance.
+    one value), ``ci95`` (the Student-t interval, mean :math:`\pm t_{0.975, n-1}\,` se) and
+    ``n``, the number of runs where it is defined (values that are None, e.g. the reverse KL of
+    a generator with no high-quality sample, are left out and counted in ``missing``). Groups
+    keep the order of first appearance; ``iterations`` is copied from the records.
     """
+    from scipy.stats import t as student_t
+
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault((r["method"], r["data"]), []).append(r)
     out = []
     for (method, data), rows in groups.items():
         row: dict[str, Any] = {"method": method, "data": data, "runs": len(rows)}
+        if "iterations" in rows[0]:
+            row["iterations"] = rows[0]["iterations"]
         for m in metrics:
             vals = np.array([r[m] for r in rows if r.get(m) is not None], dtype=float)
             if vals.size == 0:
                 row[m] = None
                 continue
             se = float(vals.std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else None
+            half = None if se is None else float(student_t.ppf(0.975, vals.size - 1) * se)
             row[m] = {
                 "mean": float(vals.mean()),
                 "se": se,
+                "ci95": None
+                if half is None
+                else [float(vals.mean()) - half, float(vals.mean()) + half],
                 "n": int(vals.size),
                 "missing": len(rows) - int(vals.size),
             }
         out.append(row)
+    return out
+
+
+def converged(
+    trace: Sequence[dict[str, Any]], *, w1_tol: float = 0.05, hq_tol: float = 0.03
+) -> dict[str, Any]:
+    r"""Has training stopped moving? Compares the last fifth of training with the fifth before.
+
+    With :math:`\bar W_a, \bar W_b` the mean W1 (over members and measurement points) in
+    iterations :math:`(0.6T, 0.8T]` and :math:`(0.8T, T]`, the cell has converged when
+    :math:`|\bar W_b - \bar W_a| \le` ``w1_tol`` :math:`\cdot \bar W_a` and, on mixtures, the
+    mean high-quality fraction moved by at most ``hq_tol`` (absolute). Returns the two windows'
+    means, the changes and the verdict (None when a window holds no measurement).
+    """
+    its = np.array([r["iteration"] for r in trace], dtype=float)
+    if its.size == 0:
+        raise ValueError("empty trace")
+    t_end = its.max()
+    a = (its > 0.6 * t_end) & (its <= 0.8 * t_end)
+    b = its > 0.8 * t_end
+    out: dict[str, Any] = {"window": [0.6 * t_end, 0.8 * t_end, t_end]}
+    ok: bool | None = None  # None: too few measurement points to tell
+    for key, tol, relative in (("w1", w1_tol, True), ("high_quality", hq_tol, False)):
+        vals = np.array([np.nan if r.get(key) is None else r[key] for r in trace], dtype=float)
+        if np.isnan(vals).all() or not a.any() or not b.any():
+            continue
+        va, vb = float(np.nanmean(vals[a])), float(np.nanmean(vals[b]))
+        change = vb - va
+        bound = tol * abs(va) if relative else tol
+        out[key] = {"before": va, "last": vb, "change": change, "tolerance": bound}
+        ok = (ok is not False) and abs(change) <= bound
+    out["converged"] = ok
     return out
 
 
@@ -297,156 +335,176 @@ def _w1_floor(data: str, n: int, repeats: int) -> dict[str, float]:
     return {"mean": float(v.mean()), "se": float(v.std(ddof=1) / math.sqrt(len(v))), "n": len(v)}
 
 
-def _git(*args: str) -> str | None:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _cell(args: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
-    method, data, kwargs = args
-    return run_grid_cell(method, data, **kwargs)
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
 def sweep(
-    methods: Sequence[str] = tuple(METHODS),
-    datasets: Sequence[str] = DATASETS,
+    cells: Sequence[Cell],
+    state: str | Path,
     *,
-    seeds: int = 5,
-    iterations: int = 1000,
     workers: int = 1,
     threads: int = 1,
-    progress: Callable[[dict[str, Any]], None] | None = None,
-    **cell: Any,
-) -> dict[str, Any]:
-    """Run the grid ``methods x datasets`` (``seeds`` members each) and aggregate.
+    progress: Any = None,
+    version: tuple[str | None, bool | None] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Run (or resume) ``cells`` with :func:`wganlib.sweep.run_sweep` and tabulate them.
 
-    ``workers`` processes (each with ``threads`` torch threads) share the cells;
-    ``cell`` goes to :func:`run_grid_cell` (``n_eval``, ``n_w1``, ``trace_every``, ``width``,
-    ``depth``, ``batch_size``, ``seed``, ``device``). ``progress`` is called with each finished
-    cell. Returns the results dict (no command line, commit or date: :func:`main` adds them).
+    Returns the results dict (without provenance) and the snapshot samples
+    ``{"METHOD__DATA__ITERATION": array (n, 2)}``.
     """
-    # the cells with 5 critic steps first: they take longest, so the workers finish together
-    order = sorted(
-        ((m, d) for m in methods for d in datasets), key=lambda md: -METHODS[md[0]]["n_critic"]
+    results = run_sweep(
+        cells, state, workers=workers, threads=threads, progress=progress, version=version
     )
-    tasks = [(m, d, {"iterations": iterations, "seeds": seeds, **cell}) for m, d in order]
-    start = time.perf_counter()
-    cells = []
-    if workers <= 1:
-        _init_worker(threads)
-        for t in tasks:
-            cells.append(_cell(t))
-            if progress:
-                progress(cells[-1])
-    else:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-            for res in pool.imap_unordered(_cell, tasks):
-                cells.append(res)
-                if progress:
-                    progress(res)
-    rank = {md: i for i, md in enumerate((m, d) for m in methods for d in datasets)}
-    cells.sort(key=lambda c: rank[(c["method"], c["data"])])
-    runs = [r for c in cells for r in c["runs"]]
-    n_w1 = int(cell.get("n_w1", 1000))
+    runs, trace, cell_rows, finals = [], [], [], {}
+    snapshots: dict[str, np.ndarray] = {}
+    for cell, res in zip(cells, results, strict=True):
+        method, data = cell.key.split("__")
+        cfg = cell.config
+        for r in res["final"]["runs"]:
+            runs.append({"method": method, "data": data, "iterations": res["iterations"], **r})
+        for r in res["trace"]:
+            r = dict(r)
+            if "samples" in r:
+                snapshots[f"{cell.key}__{r['iteration']}"] = np.asarray(
+                    r.pop("samples"), dtype=np.float16
+                )
+            trace.append({"method": method, "data": data, **r})
+        finals[cell.key] = {k: res["final"][k] for k in ("critic_grid", "samples")}
+        cell_rows.append({
+            "method": method, "data": data, "iterations": res["iterations"],
+            "members": cfg.members, "seconds": res["seconds"],
+            "train_seconds": res["train_seconds"], "diverged": res["diverged"],
+            "config": cfg.to_dict(), "convergence": converged(res["trace"]),
+        })  # fmt: skip
+    datasets = sorted({c.config.data for c in cells}, key=DATASETS.index)
+    n_w1 = {c.config.data: int(c.measure.keywords["n_w1"]) for c in cells}
     return {
         "settings": {
-            "methods": {m: METHODS[m] for m in methods},
-            "datasets": list(datasets),
-            "seeds": seeds,
-            "iterations": iterations,
-            "config": method_config(
-                methods[0],
-                datasets[0],
-                iterations=iterations,
-                members=seeds,
-                **{
-                    k: v
-                    for k, v in cell.items()
-                    if k in ("width", "depth", "batch_size", "seed", "device")
-                },
-            ).to_dict(),  # fmt: skip
-            "n_eval": int(cell.get("n_eval", 2500)),
-            "n_w1": n_w1,
+            "methods": {m: METHODS[m] for m in dict.fromkeys(c.key.split("__")[0] for c in cells)},
+            "datasets": datasets,
+            "seeds": cells[0].config.members,
+            "iterations": {c.config.data: c.config.iterations for c in cells},
+            "schedule": "every 50 generator iterations up to 500, then every 200",
+            "n_eval": int(cells[0].measure.keywords.get("n", 2500)),
+            "n_w1_trace": n_w1,
+            "n_w1_final": {d: 2 * n for d, n in n_w1.items()},
             "workers": workers,
             "threads": threads,
         },
-        "w1_floor": {d: _w1_floor(d, n_w1, 5) for d in datasets},
-        "seconds": time.perf_counter() - start,
-        "cells": [{k: c[k] for k in ("method", "data", "seconds", "train_seconds")} for c in cells],
+        "w1_floor": {d: _w1_floor(d, 2 * n_w1[d], 5) for d in datasets},
+        "cells": cell_rows,
         "runs": runs,
         "aggregate": aggregate(runs),
-        "trace": [r for c in cells for r in c["trace"]],
-    }
+        "trace": trace,
+        "final": finals,
+    }, snapshots
+
+
+def _iterations(items: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        data, _, n = item.rpartition("=")
+        targets = [data] if data else list(DATASETS)
+        for d in targets:
+            if d not in DATASETS:
+                raise SystemExit(f"--iterations: unknown data set {d!r}; use {', '.join(DATASETS)}")
+            try:
+                out[d] = int(n)
+            except ValueError:
+                raise SystemExit(f"--iterations: {item!r} is not N or DATA=N") from None
+            if out[d] < 1:
+                raise SystemExit(f"--iterations must be positive, got {item!r}")
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m wganlib.experiments.mode_collapse",
-        description="Mode coverage and exact W1 of GAN / WGAN variants on toy mixtures.",
+        description="Mode coverage and exact W1 of GAN / WGAN variants on toy mixtures "
+        "(resumable: run the same command again to continue).",
     )
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=list(TABLE_METHODS), choices=list(METHODS))
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    p.add_argument("--no-extra", action="store_true", help="leave out wgan-clip-official")
     p.add_argument("--seeds", type=int, default=5, help="independent runs per cell (default 5)")
-    p.add_argument("--iterations", type=int, default=1000, help="generator iterations")
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64, help="per run (Algorithm 1's m)")
+    p.add_argument(
+        "--iterations", nargs="+", default=[],
+        help="generator iterations: N for every data set or DATA=N (default "
+        + ", ".join(f"{d}={n}" for d, n in ITERATIONS.items()) + ")",
+    )  # fmt: skip
+    p.add_argument("--width", type=int, default=WIDTH)
+    p.add_argument("--depth", type=int, default=DEPTH)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="per run (Algorithm 1's m)")
     p.add_argument("--n-eval", type=int, default=2500, help="samples for mode coverage")
-    p.add_argument("--n-w1", type=int, default=1000, help="samples per side for exact W1")
-    p.add_argument("--trace-every", type=int, default=0, help="also measure during training")
+    p.add_argument(
+        "--n-w1", type=int, default=0,
+        help="samples a side for W1 during training (default per data set: "
+        + ", ".join(f"{d}={n}" for d, n in N_W1.items()) + "; twice that at the end)",
+    )  # fmt: skip
+    p.add_argument("--every", type=int, default=0, help="measure every N iterations instead")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="generator iterations")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--workers", type=int, default=1, help="processes")
+    p.add_argument("--workers", type=int, default=1, help="processes (one per core)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    p.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    p.add_argument("--state", type=Path, required=True, help="folder of the per-cell state")
+    p.add_argument("--out", type=Path, required=True, help="JSON results file to write")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command-line entry: run :func:`sweep` and write the JSON results file."""
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """Command-line entry: run or resume the sweep; write the results once it is complete."""
     args = _parser().parse_args(argv)
-    if args.seeds < 1 or args.iterations < 1:
-        raise SystemExit("--seeds and --iterations must be positive")
-
-    def progress(cell: dict[str, Any]) -> None:
-        print(f"{cell['method']:>10} {cell['data']:>12}: {cell['seconds']:.0f} s", flush=True)
-
-    res = sweep(
-        args.methods, args.datasets, seeds=args.seeds, iterations=args.iterations,
-        workers=args.workers, threads=args.threads, progress=progress, width=args.width,
-        depth=args.depth, batch_size=args.batch_size, n_eval=args.n_eval, n_w1=args.n_w1,
-        trace_every=args.trace_every, seed=args.seed, device=args.device,
-    )  # fmt: skip
     argv_list = list(sys.argv[1:] if argv is None else argv)
-    status = _git("status", "--porcelain")
-    res = {
-        "command": "python -m wganlib.experiments.mode_collapse " + " ".join(argv_list),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpus": os.cpu_count(),
-        },  # fmt: skip
-        **res,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
-    return res
+    if args.seeds < 1 or args.workers < 1 or args.threads < 1:
+        raise SystemExit("--seeds, --workers and --threads must be positive")
+    schedule = tuple(range(args.every, 100_001, args.every)) if args.every > 0 else SCHEDULE
+    cells = grid_cells(
+        args.methods, args.datasets, seeds=args.seeds, iterations=_iterations(args.iterations),
+        extra=() if args.no_extra else EXTRA_CELLS, n_eval=args.n_eval,
+        n_w1={d: args.n_w1 for d in DATASETS} if args.n_w1 > 0 else None,
+        schedule=schedule, checkpoint_every=args.checkpoint_every, width=args.width, depth=args.depth, batch_size=args.batch_size,
+        seed=args.seed,
+    )  # fmt: skip
+    version = code_version()
+    if version[1]:
+        print("warning: the work tree has uncommitted changes; the results file will say "
+              "git_dirty: true", file=sys.stderr)  # fmt: skip
+    bar = _ProgressBar()
+    start = time.perf_counter()
+    res, snapshots = sweep(
+        cells, args.state, workers=args.workers, threads=args.threads, progress=bar,
+        version=version,
+    )  # fmt: skip
+    bar.close()
+    header = provenance("wganlib.experiments.mode_collapse", argv_list, threads=args.threads)
+    header["seconds_last_session"] = time.perf_counter() - start
+    header["seconds_all_cells"] = sum(c["seconds"] for c in res["cells"])
+    out = {**header, **res}
+    npz = args.out.with_name(args.out.stem + "_samples.npz")
+    tmp = npz.with_name("." + npz.name + ".tmp.npz")
+    np.savez_compressed(tmp, **snapshots)
+    tmp.replace(npz)
+    write_json_atomic(args.out, out)
+    print(f"wrote {args.out} and {npz}", file=sys.stderr)
+    return out
+
+
+class _ProgressBar:
+    """tqdm bar over seed-iterations plus a status line (cells done, cells running)."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, p: Progress) -> None:
+        from tqdm.auto import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=p.work, unit="seed-it", file=sys.stderr, smoothing=0.1)
+        self._bar.n = p.work_done
+        running = ", ".join(f"{k}@{it}" for k, it in sorted(p.running.items()))
+        self._bar.set_postfix_str(f"cells {p.cells_done}/{p.cells}; running {running or '-'}")
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 if __name__ == "__main__":
