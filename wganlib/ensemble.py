@@ -71,34 +71,37 @@ class EnsembleLinear(nn.Module):
 class _EnsembleSpectralNorm(nn.Module):
     r"""Parametrisation :math:`W_k \mapsto W_k / \sigma_k` with one power iteration per forward.
 
-    ``u`` (K, out) and ``v`` (K, in) are the running singular-vector estimates; as in
-    :func:`torch.nn.utils.parametrizations.spectral_norm` they are updated without gradient in
-    training mode, and :math:`\sigma_k = v_k^\top W_k u_k` is differentiated with them fixed.
+    Member by member the same as :func:`torch.nn.utils.parametrizations.spectral_norm` on a
+    :class:`torch.nn.Linear` whose weight is :math:`M_k = W_k^\top` (``(out, in)``): ``u``
+    (K, out) and ``v`` (K, in) are the running singular-vector estimates, each power iteration
+    updates :math:`u_k \leftarrow M_k v_k / \|M_k v_k\|` first, then
+    :math:`v_k \leftarrow M_k^\top u_k / \|M_k^\top u_k\|`, without gradient in training
+    mode, and :math:`\sigma_k = u_k^\top M_k v_k` is differentiated with them fixed.
     """
 
-    def __init__(self, weight: torch.Tensor, n_power_iterations: int = 1) -> None:
+    def __init__(self, weight: torch.Tensor, n_power_iterations: int = 1, eps: float = 1e-12):
         super().__init__()
         k, n_in, n_out = weight.shape
-        self.n_power_iterations = int(n_power_iterations)
-        self.register_buffer(
-            "u", nn.functional.normalize(weight.new_empty(k, n_out).normal_(), dim=1)
-        )
-        self.register_buffer(
-            "v", nn.functional.normalize(weight.new_empty(k, n_in).normal_(), dim=1)
-        )
+        self.n_power_iterations, self.eps = int(n_power_iterations), float(eps)
+        u = nn.functional.normalize(weight.new_empty(k, n_out).normal_(0, 1), dim=1, eps=eps)
+        v = nn.functional.normalize(weight.new_empty(k, n_in).normal_(0, 1), dim=1, eps=eps)
+        self.register_buffer("u", u)
+        self.register_buffer("v", v)
         self._power_method(weight.detach(), 15)
 
     @torch.no_grad()
     def _power_method(self, w: torch.Tensor, steps: int) -> None:
-        for _ in range(steps):
-            self.v.copy_(nn.functional.normalize(torch.bmm(w, self.u[:, :, None])[..., 0], dim=1))
-            self.u.copy_(nn.functional.normalize(torch.bmm(self.v[:, None, :], w)[:, 0], dim=1))
+        for _ in range(steps):  # w: (K, in, out) = M_k^T
+            mv = torch.bmm(self.v[:, None, :], w)[:, 0]  # (K, out) = M_k v_k
+            self.u.copy_(nn.functional.normalize(mv, dim=1, eps=self.eps))
+            mtu = torch.bmm(w, self.u[:, :, None])[..., 0]  # (K, in) = M_k^T u_k
+            self.v.copy_(nn.functional.normalize(mtu, dim=1, eps=self.eps))
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         if self.training:
             self._power_method(w.detach(), self.n_power_iterations)
         u, v = self.u.clone(), self.v.clone()
-        sigma = torch.einsum("ki,kio,ko->k", v, w, u)  # (K,) largest singular values
+        sigma = torch.einsum("ko,kio,ki->k", u, w, v)  # (K,) u_k^T M_k v_k
         return w / sigma[:, None, None]
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from wganlib import fastpaths
+
 __all__ = [
     "NORM_LAYERS",
     "clipped_parameters",
@@ -125,12 +127,18 @@ def gradient_penalty(
 
     with :math:`\hat x_i` from :func:`interpolates` and the norm over all non-batch dimensions
     (channels, height and width together). The gradient is taken with ``create_graph=True`` so
-    the penalty backpropagates into the critic's weights. The critic must treat examples
+    the penalty backpropagates into the critic's weights; for an MLP critic it comes from an
+    explicit input-gradient pass instead (:mod:`wganlib.fastpaths`, the same values, one
+    ordinary backward). The critic must treat examples
     independently (no batch norm in training mode), as in the WGAN-GP paper.
     """
-    x_hat = interpolates(real, fake, generator=generator).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    x_hat = interpolates(real, fake, generator=generator)
+    grad = None
+    if fastpaths.enabled("explicit_penalty"):  # MLP critics: one backward, no double backward
+        grad = fastpaths.mlp_input_gradient(critic, x_hat)
+    if grad is None:
+        x_hat.requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     excess = grad.flatten(start_dim=1).norm(dim=1) - 1.0
     if one_sided:
         excess = excess.clamp(min=0.0)
