@@ -90,7 +90,11 @@ def test_progress_and_results_in_cell_order(tmp_path):
 
 @pytest.mark.slow
 def test_the_mode_collapse_sweep_survives_kill_9(tmp_path):
-    """Kill the command while it trains; the same command finishes with the same numbers."""
+    """Kill the command while it trains; the same command finishes with the same numbers.
+
+    Only the main process is killed: its worker processes must die with it (else they would
+    go on writing the state that the second command resumes; the cell lock would refuse it).
+    """
     args = ["--methods", "wgan-gp", "--datasets", "8gaussians", "--seeds", "2", "--no-extra",
             "--iterations", "60", "--width", "8", "--batch-size", "16", "--n-eval", "200",
             "--n-w1", "100", "--every", "10", "--checkpoint-every", "10"]  # fmt: skip
@@ -104,15 +108,21 @@ def test_the_mode_collapse_sweep_survives_kill_9(tmp_path):
     state = tmp_path / "killed"
     out = tmp_path / "killed.json"
     proc = subprocess.Popen(
-        [*cmd, "--state", str(state), "--out", str(out)], env=env,
+        [*cmd, "--workers", "2", "--state", str(state), "--out", str(out)], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     ckpt = state / "wgan-gp__8gaussians" / "checkpoint.pt"
     deadline = time.monotonic() + 240
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(1)  # the kernel delivers the workers' parent-death signal
+    import fcntl
+
+    with open(ckpt.parent / "lock", "a+") as fh:  # no orphaned worker holds the cell
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fh, fcntl.LOCK_UN)
     assert not out.exists()  # nothing written before the grid is complete
     done = subprocess.run(
         [*cmd, "--state", str(state), "--out", str(out)], env=env, capture_output=True,
@@ -124,3 +134,24 @@ def test_the_mode_collapse_sweep_survives_kill_9(tmp_path):
     assert [{k: v for k, v in r.items()} for r in a["trace"]] == b["trace"]
     assert b["command"].startswith("python -m wganlib.experiments.mode_collapse")
     assert b["machine"]["cpus"] and b["cells"][0]["seconds"] > 0
+
+
+def test_a_cell_is_trained_by_one_process_at_a_time(tmp_path):
+    """A second process on the same cell (e.g. a worker orphaned by kill -9) is refused."""
+    folder = tmp_path / "gp"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); f.write('4242'); f.flush(); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(folder / "lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(SweepStateError, match="pid 4242"):
+            run_cell(_cell(iterations=2), tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_cell(_cell(iterations=2), tmp_path)["iterations"] == 2  # free again

@@ -378,8 +378,43 @@ def plot_critic(
     are drawn on top if given. The grid is ``resolution`` x ``resolution`` (128 as in the
     WGAN-GP toy code); one arrow every ``quiver_every`` grid points.
     """
-    ax = _axes(ax)
     xs, ys, values, grads = critic_on_grid(critic, lim, resolution)
+    return plot_critic_values(
+        xs, ys, values, ax, grads=grads, real=real, fake=fake, quiver_every=quiver_every,
+        levels=levels, colorbar=colorbar, max_points=max_points,
+    )  # fmt: skip
+
+
+def plot_critic_values(
+    xs,
+    ys,
+    values,
+    ax=None,
+    *,
+    grads=None,
+    real=None,
+    fake=None,
+    quiver_every: int = 8,
+    levels: int = 20,
+    colorbar: bool = False,
+    max_points: int = 500,
+    title: str | None = None,
+):
+    r"""A critic given by its values on a grid (``values[i, j] = f(xs[j], ys[i])``), as
+    :func:`plot_critic` draws it; without ``grads`` the arrows are :math:`\nabla f` by central
+    differences (:func:`numpy.gradient`), scaled to a common length so that the field's
+    direction reads at every scale of :math:`f`.
+    """
+    import numpy as np
+
+    ax = _axes(ax)
+    xs, ys, values = np.asarray(xs), np.asarray(ys), np.asarray(values, dtype=float)
+    if values.shape != (len(ys), len(xs)):
+        raise ValueError(f"values must have shape (len(ys), len(xs)), got {values.shape}")
+    if grads is None:
+        gy, gx = np.gradient(values, ys, xs)
+        norm = np.hypot(gx, gy).max() or 1.0
+        grads = np.stack([gx / norm, gy / norm], axis=-1)
     filled = ax.contourf(xs, ys, values, levels=levels, cmap="RdBu_r")
     if quiver_every:
         k = max(1, int(quiver_every))
@@ -398,6 +433,8 @@ def plot_critic(
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
     ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize="medium")
     return ax
 
 

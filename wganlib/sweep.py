@@ -32,12 +32,13 @@ other code would mix two versions in one table, so :func:`run_sweep` refuses it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,9 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the results file private
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=1)
             fh.write("\n")
@@ -174,15 +178,45 @@ def run_cell(cell: Cell, state: str | Path) -> dict[str, Any]:
     the :class:`~wganlib.history.NonFiniteError` message: the run stopped at its last good
     checkpoint, which ``final`` then measures).
     """
+    folder = Path(state) / cell.key
+    folder.mkdir(parents=True, exist_ok=True)
+    with _cell_lock(folder):
+        return _run_locked(cell, folder)
+
+
+@contextlib.contextmanager
+def _cell_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder/lock`` (``flock``) while a process runs the cell; a second one is refused."""
+    import fcntl
+
+    with open(folder / "lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise SweepStateError(
+                f"{folder} is being trained by another process (pid {fh.read().strip() or '?'}); "
+                "wait for it to finish or stop it first"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_locked(cell: Cell, folder: Path) -> dict[str, Any]:
     from wganlib.history import Callback, NonFiniteError
     from wganlib.train import Run, load
 
-    folder = Path(state) / cell.key
-    folder.mkdir(parents=True, exist_ok=True)
     result_path, trace_path, ckpt = (
         folder / "result.json", folder / "trace.json", folder / "checkpoint.pt",
     )  # fmt: skip
     target = cell.config.iterations
+
     if result_path.exists():
         done = _read_json(result_path)
         if done["iterations"] >= target or done.get("diverged"):
@@ -237,6 +271,20 @@ def run_cell(cell: Cell, state: str | Path) -> dict[str, Any]:
     }
     write_json_atomic(result_path, result)
     return result
+
+
+def _die_with_parent() -> None:
+    """Worker initialiser: on Linux, get SIGKILL when the sweep's process dies (``kill -9``
+    of the command would otherwise leave its workers training, and writing, on their own)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def _run_cell_in_worker(args: tuple[Cell, str, int]) -> dict[str, Any]:
@@ -322,7 +370,7 @@ def run_sweep(
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
-            with ctx.Pool(workers) as pool:
+            with ctx.Pool(workers, initializer=_die_with_parent) as pool:
                 for res in pool.imap_unordered(_run_cell_in_worker, tasks):
                     results[res["key"]] = res
     finally:

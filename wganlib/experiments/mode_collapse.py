@@ -47,6 +47,7 @@ import torch
 
 from wganlib import toy
 from wganlib.config import TrainConfig
+from wganlib.experiments.analysis import METRICS, aggregate, converged, phase_points, trace_curve
 from wganlib.experiments.provenance import code_version, provenance
 from wganlib.experiments.toy_measures import (
     MIXTURES,
@@ -64,6 +65,7 @@ __all__ = [
     "METHODS",
     "LABELS",
     "DATASETS",
+    "METRICS",
     "MIXTURES",
     "ITERATIONS",
     "SCHEDULE",
@@ -78,6 +80,8 @@ __all__ = [
     "grid_cells",
     "aggregate",
     "converged",
+    "trace_curve",
+    "phase_points",
     "sweep",
     "main",
 ]
@@ -116,7 +120,6 @@ LABELS: dict[str, str] = {
 TABLE_METHODS: tuple[str, ...] = ("gan", "nsgan", "wgan-clip", "wgan-gp", "wgan-lp", "wgan-sn")
 EXTRA_CELLS: tuple[tuple[str, str], ...] = (("wgan-clip-official", "8gaussians"),)
 DATASETS: tuple[str, ...] = ("8gaussians", "25gaussians", "swissroll")
-METRICS: tuple[str, ...] = ("modes", "high_quality", "reverse_kl", "w1")
 #: Generator iterations per data set (the budget measured to fit the machine; see chapter 5).
 ITERATIONS: dict[str, int] = {"8gaussians": 6000, "25gaussians": 6000, "swissroll": 4000}
 #: Measurement points: dense early (the circle forms in the first hundreds of iterations).
@@ -250,79 +253,6 @@ def grid_cells(
     ]
 
 
-def aggregate(
-    records: Iterable[dict[str, Any]], metrics: Sequence[str] = METRICS
-) -> list[dict[str, Any]]:
-    r"""Mean, standard error and 95% interval over seeds, per (method, data).
-
-    For each metric: ``mean``, ``se`` (sample std with ``ddof=1`` over :math:`\sqrt n`; None for
-    one value), ``ci95`` (the Student-t interval, mean :math:`\pm t_{0.975, n-1}\,` se) and
-    ``n``, the number of runs where it is defined (values that are None, e.g. the reverse KL of
-    a generator with no high-quality sample, are left out and counted in ``missing``). Groups
-    keep the order of first appearance; ``iterations`` is copied from the records.
-    """
-    from scipy.stats import t as student_t
-
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["method"], r["data"]), []).append(r)
-    out = []
-    for (method, data), rows in groups.items():
-        row: dict[str, Any] = {"method": method, "data": data, "runs": len(rows)}
-        if "iterations" in rows[0]:
-            row["iterations"] = rows[0]["iterations"]
-        for m in metrics:
-            vals = np.array([r[m] for r in rows if r.get(m) is not None], dtype=float)
-            if vals.size == 0:
-                row[m] = None
-                continue
-            se = float(vals.std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else None
-            half = None if se is None else float(student_t.ppf(0.975, vals.size - 1) * se)
-            row[m] = {
-                "mean": float(vals.mean()),
-                "se": se,
-                "ci95": None
-                if half is None
-                else [float(vals.mean()) - half, float(vals.mean()) + half],
-                "n": int(vals.size),
-                "missing": len(rows) - int(vals.size),
-            }
-        out.append(row)
-    return out
-
-
-def converged(
-    trace: Sequence[dict[str, Any]], *, w1_tol: float = 0.05, hq_tol: float = 0.03
-) -> dict[str, Any]:
-    r"""Has training stopped moving? Compares the last fifth of training with the fifth before.
-
-    With :math:`\bar W_a, \bar W_b` the mean W1 (over members and measurement points) in
-    iterations :math:`(0.6T, 0.8T]` and :math:`(0.8T, T]`, the cell has converged when
-    :math:`|\bar W_b - \bar W_a| \le` ``w1_tol`` :math:`\cdot \bar W_a` and, on mixtures, the
-    mean high-quality fraction moved by at most ``hq_tol`` (absolute). Returns the two windows'
-    means, the changes and the verdict (None when a window holds no measurement).
-    """
-    its = np.array([r["iteration"] for r in trace], dtype=float)
-    if its.size == 0:
-        raise ValueError("empty trace")
-    t_end = its.max()
-    a = (its > 0.6 * t_end) & (its <= 0.8 * t_end)
-    b = its > 0.8 * t_end
-    out: dict[str, Any] = {"window": [0.6 * t_end, 0.8 * t_end, t_end]}
-    ok: bool | None = None  # None: too few measurement points to tell
-    for key, tol, relative in (("w1", w1_tol, True), ("high_quality", hq_tol, False)):
-        vals = np.array([np.nan if r.get(key) is None else r[key] for r in trace], dtype=float)
-        if np.isnan(vals).all() or not a.any() or not b.any():
-            continue
-        va, vb = float(np.nanmean(vals[a])), float(np.nanmean(vals[b]))
-        change = vb - va
-        bound = tol * abs(va) if relative else tol
-        out[key] = {"before": va, "last": vb, "change": change, "tolerance": bound}
-        ok = (ok is not False) and abs(change) <= bound
-    out["converged"] = ok
-    return out
-
-
 def _w1_floor(data: str, n: int, repeats: int) -> dict[str, float]:
     """W1 between two independent target samples of size ``n`` (the metric's noise floor)."""
     from wganlib.distances import exact_w1
@@ -381,7 +311,7 @@ def sweep(
             "datasets": datasets,
             "seeds": cells[0].config.members,
             "iterations": {c.config.data: c.config.iterations for c in cells},
-            "schedule": "every 50 generator iterations up to 500, then every 200",
+            "measured_at": {c.config.data: c.points for c in cells},
             "n_eval": int(cells[0].measure.keywords.get("n", 2500)),
             "n_w1_trace": n_w1,
             "n_w1_final": {d: 2 * n for d, n in n_w1.items()},
@@ -478,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     header["seconds_all_cells"] = sum(c["seconds"] for c in res["cells"])
     out = {**header, **res}
     npz = args.out.with_name(args.out.stem + "_samples.npz")
+    npz.parent.mkdir(parents=True, exist_ok=True)
     tmp = npz.with_name("." + npz.name + ".tmp.npz")
     np.savez_compressed(tmp, **snapshots)
     tmp.replace(npz)

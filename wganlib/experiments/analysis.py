@@ -1,0 +1,137 @@
+r"""Statistics over seeds for toy sweeps: means with 95% intervals, curves over training,
+convergence verdicts, and the iterations at which the ring and the bumps of the 8 Gaussians are
+reached. Pure functions of the records a sweep writes (:mod:`wganlib.experiments.mode_collapse`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["METRICS", "aggregate", "converged", "trace_curve", "phase_points"]
+
+METRICS: tuple[str, ...] = ("modes", "high_quality", "reverse_kl", "w1")
+
+
+def aggregate(
+    records: Iterable[dict[str, Any]], metrics: Sequence[str] = METRICS
+) -> list[dict[str, Any]]:
+    r"""Mean, standard error and 95% interval over seeds, per (method, data).
+
+    For each metric: ``mean``, ``se`` (sample std with ``ddof=1`` over :math:`\sqrt n`; None for
+    one value), ``ci95`` (the Student-t interval, mean :math:`\pm t_{0.975, n-1}\,` se) and
+    ``n``, the number of runs where it is defined (values that are None, e.g. the reverse KL of
+    a generator with no high-quality sample, are left out and counted in ``missing``). Groups
+    keep the order of first appearance; ``iterations`` is copied from the records.
+    """
+    from scipy.stats import t as student_t
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["method"], r["data"]), []).append(r)
+    out = []
+    for (method, data), rows in groups.items():
+        row: dict[str, Any] = {"method": method, "data": data, "runs": len(rows)}
+        if "iterations" in rows[0]:
+            row["iterations"] = rows[0]["iterations"]
+        for m in metrics:
+            vals = np.array([r[m] for r in rows if r.get(m) is not None], dtype=float)
+            if vals.size == 0:
+                row[m] = None
+                continue
+            se = float(vals.std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else None
+            half = None if se is None else float(student_t.ppf(0.975, vals.size - 1) * se)
+            row[m] = {
+                "mean": float(vals.mean()),
+                "se": se,
+                "ci95": None
+                if half is None
+                else [float(vals.mean()) - half, float(vals.mean()) + half],
+                "n": int(vals.size),
+                "missing": len(rows) - int(vals.size),
+            }
+        out.append(row)
+    return out
+
+
+def converged(
+    trace: Sequence[dict[str, Any]], *, w1_tol: float = 0.05, hq_tol: float = 0.03
+) -> dict[str, Any]:
+    r"""Has training stopped moving? Compares the last fifth of training with the fifth before.
+
+    With :math:`\bar W_a, \bar W_b` the mean W1 (over members and measurement points) in
+    iterations :math:`(0.6T, 0.8T]` and :math:`(0.8T, T]`, the cell has converged when
+    :math:`|\bar W_b - \bar W_a| \le` ``w1_tol`` :math:`\cdot \bar W_a` and, on mixtures, the
+    mean high-quality fraction moved by at most ``hq_tol`` (absolute). Returns the two windows'
+    means, the changes and the verdict (None when a window holds no measurement).
+    """
+    its = np.array([r["iteration"] for r in trace], dtype=float)
+    if its.size == 0:
+        raise ValueError("empty trace")
+    t_end = its.max()
+    a = (its > 0.6 * t_end) & (its <= 0.8 * t_end)
+    b = its > 0.8 * t_end
+    out: dict[str, Any] = {"window": [0.6 * t_end, 0.8 * t_end, t_end]}
+    ok: bool | None = None  # None: too few measurement points to tell
+    for key, tol, relative in (("w1", w1_tol, True), ("high_quality", hq_tol, False)):
+        vals = np.array([np.nan if r.get(key) is None else r[key] for r in trace], dtype=float)
+        if np.isnan(vals).all() or not a.any() or not b.any():
+            continue
+        va, vb = float(np.nanmean(vals[a])), float(np.nanmean(vals[b]))
+        change = vb - va
+        bound = tol * abs(va) if relative else tol
+        out[key] = {"before": va, "last": vb, "change": change, "tolerance": bound}
+        ok = (ok is not False) and abs(change) <= bound
+    out["converged"] = ok
+    return out
+
+
+def trace_curve(
+    trace: Iterable[dict[str, Any]], method: str, data: str, metric: str
+) -> dict[str, np.ndarray]:
+    r"""One metric over training, over the seeds: ``iteration``, ``mean``, ``lo``, ``hi``, ``runs``.
+
+    ``lo``/``hi`` is the 95% Student-t interval of the mean over the members measured at that
+    iteration; ``runs`` is ``(members, points)``, one row per seed (NaN where undefined).
+    """
+    from scipy.stats import t as student_t
+
+    rows = [r for r in trace if r["method"] == method and r["data"] == data]
+    if not rows:
+        raise ValueError(f"no trace for {method} on {data}")
+    its = sorted({int(r["iteration"]) for r in rows})
+    members = sorted({int(r["member"]) for r in rows})
+    col = {it: i for i, it in enumerate(its)}
+    runs = np.full((len(members), len(its)), np.nan)
+    for r in rows:
+        if r.get(metric) is not None:
+            runs[members.index(int(r["member"])), col[int(r["iteration"])]] = r[metric]
+    n = np.sum(~np.isnan(runs), axis=0)
+    mean = np.nanmean(runs, axis=0)
+    sd = np.nanstd(runs, axis=0, ddof=1) if len(members) > 1 else np.zeros(len(its))
+    half = student_t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1))
+    return {"iteration": np.array(its), "mean": mean, "lo": mean - half, "hi": mean + half,
+            "runs": runs}  # fmt: skip
+
+
+def phase_points(
+    iterations: Sequence[int], ring: Sequence[float], hq: Sequence[float], *, frac: float = 0.9
+) -> dict[str, int]:
+    r"""When the circle is reached and when the bumps are: "first the circle, then the bumps".
+
+    ``circle``: the first iteration at which the ring error has made ``frac`` of its total drop,
+    :math:`e_t \le e_0 - \text{frac}\,(e_0 - \min e)`; ``bumps``: the first iteration at which the
+    high-quality fraction reaches ``frac`` of its final value (mean of the last three points).
+    """
+    it, e, q = (np.asarray(v, dtype=float) for v in (iterations, ring, hq))
+    if not (it.size == e.size == q.size) or it.size < 3:
+        raise ValueError("need three or more points of equal length")
+    circle_level = e[0] - frac * (e[0] - e.min())
+    bumps_level = frac * q[-3:].mean()
+    return {
+        "circle": int(it[np.argmax(e <= circle_level)]),
+        "bumps": int(it[np.argmax(q >= bumps_level)]),
+    }
