@@ -155,3 +155,21 @@ def test_a_cell_is_trained_by_one_process_at_a_time(tmp_path):
         holder.kill()
         holder.wait()
     assert run_cell(_cell(iterations=2), tmp_path)["iterations"] == 2  # free again
+
+
+def test_checkpoints_follow_the_distance_not_multiples(tmp_path, monkeypatch):
+    """Measurement points at 3, 5, 7, 9 with checkpoint_every=4: saved at 5 and 9 (the end)."""
+    saved = []
+    cell = Cell("odd", _cell(iterations=9).config, functools.partial(_measure, tag="odd"),
+                schedule=(3, 5, 7), checkpoint_every=4)  # fmt: skip
+    from wganlib.train import Run
+
+    original = Run.save
+
+    def spy(self, path):
+        saved.append(self.iteration)
+        return original(self, path)
+
+    monkeypatch.setattr(Run, "save", spy)
+    run_cell(cell, tmp_path)
+    assert saved == [5, 9]

@@ -10,8 +10,8 @@ dict when the cell is done.
 Every cell keeps its state in its own folder ``STATE/<key>/``:
 
 ``checkpoint.pt``
-    the run's full state (:meth:`wganlib.train.Run.save`, atomic), written at every
-    measurement point that is a multiple of ``checkpoint_every`` and at the end;
+    the run's full state (:meth:`wganlib.train.Run.save`, atomic), written at the first
+    measurement point at least ``checkpoint_every`` iterations after the last one, and at the end;
 ``trace.json``
     the measurement records so far and the seconds spent, written (atomically) *before* the
     checkpoint, so that after a kill the trace is never behind the checkpoint; records past the
@@ -75,7 +75,8 @@ class Cell:
     final : callable, optional
         ``final(run) -> dict`` once the cell is done.
     checkpoint_every : int
-        Checkpoint at measurement points that are multiples of this (and at the end).
+        Checkpoint at the first measurement point this many iterations after the last
+        checkpoint (and at the end).
     """
 
     key: str
@@ -242,12 +243,16 @@ def _run_locked(cell: Cell, folder: Path) -> dict[str, Any]:
         )
         run.save(ckpt)
 
+    last_saved = run.iteration
+
     def on_iteration(run: Any, iteration: int) -> None:
+        nonlocal last_saved
         if iteration not in points:
             return
         records.extend(cell.measure(run, iteration))
-        if iteration % cell.checkpoint_every == 0 or iteration == target:
+        if iteration - last_saved >= cell.checkpoint_every or iteration == target:
             save_state(run, iteration)
+            last_saved = iteration
 
     diverged = None
     if run.iteration < target:

@@ -8,7 +8,7 @@ pairs side by side (``TrainConfig.members``, :mod:`wganlib.ensemble`). The grid 
 steps for the first 25 generator iterations and every 500th), the setting of the paper's
 Figure 4, for chapter 6.
 
-During training (:data:`SCHEDULE`: every 50 generator iterations up to 500, then every 200),
+During training (:data:`SCHEDULE`: every 50 generator iterations up to 500, then every 250),
 each member is measured (:func:`measure`):
 
 * on the mixtures, the VEEGAN protocol (:func:`wganlib.metrics.mode_coverage`): 2,500 samples,
@@ -123,7 +123,7 @@ DATASETS: tuple[str, ...] = ("8gaussians", "25gaussians", "swissroll")
 #: Generator iterations per data set (the budget measured to fit the machine; see chapter 5).
 ITERATIONS: dict[str, int] = {"8gaussians": 6000, "25gaussians": 6000, "swissroll": 4000}
 #: Measurement points: dense early (the circle forms in the first hundreds of iterations).
-SCHEDULE: tuple[int, ...] = (*range(50, 500, 50), *range(500, 100_001, 200))
+SCHEDULE: tuple[int, ...] = (*range(50, 500, 50), *range(500, 100_001, 250))
 #: Iterations at which member 0's samples are kept for pictures of training.
 SNAPSHOTS: tuple[int, ...] = (100, 250, 500, 1000, 2000, 4000, 6000, 8000, 10000)
 #: Axis range of the critic grid per data set.
