@@ -6,12 +6,13 @@ reached. Pure functions of the records a sweep writes (:mod:`wganlib.experiments
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["METRICS", "aggregate", "converged", "trace_curve", "phase_points"]
+__all__ = ["METRICS", "aggregate", "converged", "trace_curve", "phase_points", "seed_correlations"]
 
 METRICS: tuple[str, ...] = ("modes", "high_quality", "reverse_kl", "w1")
 
@@ -95,7 +96,7 @@ def trace_curve(
     r"""One metric over training, over the seeds: ``iteration``, ``mean``, ``lo``, ``hi``, ``runs``.
 
     ``lo``/``hi`` is the 95% Student-t interval of the mean over the members measured at that
-    iteration; ``runs`` is ``(members, points)``, one row per seed (NaN where undefined).
+    iteration (NaN where fewer than two members have a value); ``runs`` is ``(members, points)``, one row per seed (NaN where undefined).
     """
     from scipy.stats import t as student_t
 
@@ -111,7 +112,10 @@ def trace_curve(
             runs[members.index(int(r["member"])), col[int(r["iteration"])]] = r[metric]
     n = np.sum(~np.isnan(runs), axis=0)
     mean = np.nanmean(runs, axis=0)
-    sd = np.nanstd(runs, axis=0, ddof=1) if len(members) > 1 else np.zeros(len(its))
+    with warnings.catch_warnings():  # a point with one value has no spread: NaN, silently
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd = np.nanstd(runs, axis=0, ddof=1)
+    sd = np.where(n > 1, sd, np.nan)
     half = student_t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1))
     return {"iteration": np.array(its), "mean": mean, "lo": mean - half, "hi": mean + half,
             "runs": runs}  # fmt: skip
@@ -135,3 +139,37 @@ def phase_points(
         "circle": int(it[np.argmax(e <= circle_level)]),
         "bumps": int(it[np.argmax(q >= bumps_level)]),
     }
+
+
+def seed_correlations(
+    trace: Iterable[dict[str, Any]],
+    method: str,
+    data: str,
+    *,
+    x: str = "estimate",
+    y: str = "w1",
+    after: int = 0,
+) -> dict[str, Any]:
+    r"""Spearman rank correlation of ``x`` with ``y`` over training, seed by seed.
+
+    For each member, the correlation over its measurement points after iteration ``after``;
+    returns ``per_seed``, their ``mean`` and the 95% Student-t interval ``ci95`` of the mean.
+    """
+    from scipy.stats import t as student_t
+
+    from wganlib.metrics import rank_correlation
+
+    cx, cy = trace_curve(trace, method, data, x), trace_curve(trace, method, data, y)
+    keep = cx["iteration"] > after
+    rho = []
+    for a, b in zip(cx["runs"], cy["runs"], strict=True):
+        ok = keep & np.isfinite(a) & np.isfinite(b)
+        rho.append(rank_correlation(a[ok], b[ok]) if ok.sum() >= 3 else math.nan)
+    v = np.array([r for r in rho if math.isfinite(r)])
+    half = (
+        float(student_t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+        if v.size > 1
+        else math.nan
+    )
+    m = float(v.mean()) if v.size else math.nan
+    return {"per_seed": rho, "mean": m, "ci95": [m - half, m + half], "after": after}

@@ -47,7 +47,14 @@ import torch
 
 from wganlib import toy
 from wganlib.config import TrainConfig
-from wganlib.experiments.analysis import METRICS, aggregate, converged, phase_points, trace_curve
+from wganlib.experiments.analysis import (
+    METRICS,
+    aggregate,
+    converged,
+    phase_points,
+    seed_correlations,
+    trace_curve,
+)
 from wganlib.experiments.provenance import code_version, provenance
 from wganlib.experiments.toy_measures import (
     MIXTURES,
@@ -81,6 +88,7 @@ __all__ = [
     "aggregate",
     "converged",
     "trace_curve",
+    "seed_correlations",
     "phase_points",
     "sweep",
     "main",
@@ -121,7 +129,7 @@ TABLE_METHODS: tuple[str, ...] = ("gan", "nsgan", "wgan-clip", "wgan-gp", "wgan-
 EXTRA_CELLS: tuple[tuple[str, str], ...] = (("wgan-clip-official", "8gaussians"),)
 DATASETS: tuple[str, ...] = ("8gaussians", "25gaussians", "swissroll")
 #: Generator iterations per data set (the budget measured to fit the machine; see chapter 5).
-ITERATIONS: dict[str, int] = {"8gaussians": 6000, "25gaussians": 6000, "swissroll": 4000}
+ITERATIONS: dict[str, int] = {"8gaussians": 8000, "25gaussians": 3000, "swissroll": 2000}
 #: Measurement points: dense early (the circle forms in the first hundreds of iterations).
 SCHEDULE: tuple[int, ...] = (*range(50, 500, 50), *range(500, 100_001, 250))
 #: Iterations at which member 0's samples are kept for pictures of training.
