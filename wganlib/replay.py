@@ -28,8 +28,13 @@ from wganlib.ensemble import EnsembleLinear, EnsembleMLPCritic, EnsembleMLPGener
 from wganlib.models import MLPCritic, MLPGenerator
 from wganlib.objectives import get_objective
 from wganlib.reference import reference_algorithm1, reference_wgan_gp
-from wganlib.steps import critic_step, critic_steps_at, generator_step, make_lipschitz
-from wganlib.steps import make_optimizer
+from wganlib.steps import (
+    critic_step,
+    critic_steps_at,
+    generator_step,
+    make_lipschitz,
+    make_optimizer,
+)
 
 __all__ = ["member_module", "record_draws", "replay_member", "member_parameters"]
 
