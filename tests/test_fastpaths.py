@@ -91,7 +91,7 @@ def test_training_with_fast_paths_ends_at_the_plain_parameters(method, members):
         data="8gaussians", width=16, depth=2, batch_size=32, iterations=4, members=members,
         log_every=4, seed=5, **METHODS[method],
     )  # fmt: skip
-    with fastpaths.use(**{k: True for k in fastpaths.SWITCHES}):
+    with fastpaths.use(**{k: k != "keep_heap" for k in fastpaths.SWITCHES}):  # see below
         fast = train(cfg)
     with fastpaths.use(**{k: False for k in fastpaths.SWITCHES}):
         plain = train(cfg)
@@ -158,3 +158,36 @@ def test_each_member_equals_a_separate_run(method):
     w = engine.critic.net[0]
     w = w.parametrizations.weight.original if hasattr(w, "parametrizations") else w.weight
     assert not torch.allclose(w[0], w[1])
+
+
+_KEEP_HEAP_RUN = """
+import sys, torch
+from wganlib import fastpaths
+from wganlib.config import TrainConfig
+from wganlib.train import train
+torch.set_num_threads(1)
+cfg = TrainConfig(data="noise", image_size=16, channels=3, generator="dcgan", critic="dcgan",
+                  lipschitz="clip", batch_size=4, iterations=1, n_critic=2, log_every=1)
+with fastpaths.use(keep_heap=sys.argv[1] == "on"):
+    run = train(cfg)
+torch.save([p.detach() for p in [*run.generator.parameters(), *run.critic.parameters()]], sys.argv[2])
+"""
+
+
+def test_keep_heap_changes_no_result(tmp_path):
+    """The allocator setting is process-wide, so each variant runs in its own process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = {}
+    for mode in ("on", "off"):
+        out[mode] = tmp_path / f"{mode}.pt"
+        subprocess.run(
+            [sys.executable, "-c", _KEEP_HEAP_RUN, mode, str(out[mode])], check=True, env=env
+        )
+    on, off = (torch.load(out[m]) for m in ("on", "off"))
+    assert len(on) == len(off) > 0
+    assert all(torch.equal(a, b) for a, b in zip(on, off, strict=True))
