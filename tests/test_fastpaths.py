@@ -91,7 +91,7 @@ def test_training_with_fast_paths_ends_at_the_plain_parameters(method, members):
         data="8gaussians", width=16, depth=2, batch_size=32, iterations=4, members=members,
         log_every=4, seed=5, **METHODS[method],
     )  # fmt: skip
-    with fastpaths.use(**{k: True for k in fastpaths.SWITCHES}):
+    with fastpaths.use(**{k: k != "keep_heap" for k in fastpaths.SWITCHES}):  # see below
         fast = train(cfg)
     with fastpaths.use(**{k: False for k in fastpaths.SWITCHES}):
         plain = train(cfg)
@@ -132,3 +132,62 @@ def test_ensemble_spectral_norm_equals_pytorchs_member_by_member():
             par = p.parametrizations.weight[0]
             torch.testing.assert_close(sn.u[k], par._u, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(sn.v[k], par._v, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- per member, against separate runs
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_member_equals_a_separate_run(method):
+    """Member k of a batched run ends where a separate run on its blocks of the draws ends
+    (the readable references for clip and GP, critic_step/generator_step otherwise)."""
+    from wganlib.replay import member_module, record_draws, replay_member
+
+    members, iters = 3, 3
+    cfg = TrainConfig(
+        data="8gaussians", width=16, depth=2, batch_size=32, iterations=iters,
+        members=members, log_every=iters, seed=7, **METHODS[method],
+    )  # fmt: skip
+    engine = train(cfg)
+    draws = record_draws(cfg, iters)
+    for k in range(members):
+        gen, critic = replay_member(cfg, draws, k, iters)
+        ours = [member_module(engine.generator, k), member_module(engine.critic, k)]
+        for mine, theirs in zip(ours, (gen, critic), strict=True):
+            for a, b in zip(mine.parameters(), theirs.parameters(), strict=True):
+                torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-4, atol=1e-6)
+    # and the members differ from each other (the comparison is not vacuous)
+    w = engine.critic.net[0]
+    w = w.parametrizations.weight.original if hasattr(w, "parametrizations") else w.weight
+    assert not torch.allclose(w[0], w[1])
+
+
+_KEEP_HEAP_RUN = """
+import sys, torch
+from wganlib import fastpaths
+from wganlib.config import TrainConfig
+from wganlib.train import train
+torch.set_num_threads(1)
+cfg = TrainConfig(data="noise", image_size=16, channels=3, generator="dcgan", critic="dcgan",
+                  lipschitz="clip", batch_size=4, iterations=1, n_critic=2, log_every=1)
+with fastpaths.use(keep_heap=sys.argv[1] == "on"):
+    run = train(cfg)
+torch.save([p.detach() for p in [*run.generator.parameters(), *run.critic.parameters()]], sys.argv[2])
+"""
+
+
+def test_keep_heap_changes_no_result(tmp_path):
+    """The allocator setting is process-wide, so each variant runs in its own process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = {}
+    for mode in ("on", "off"):
+        out[mode] = tmp_path / f"{mode}.pt"
+        subprocess.run(
+            [sys.executable, "-c", _KEEP_HEAP_RUN, mode, str(out[mode])], check=True, env=env
+        )
+    on, off = (torch.load(out[m]) for m in ("on", "off"))
+    assert len(on) == len(off) > 0
+    assert all(torch.equal(a, b) for a, b in zip(on, off, strict=True))

@@ -143,7 +143,7 @@ class _Ensemble(nn.Module):
             raise ValueError(
                 f"need members >= 1, depth >= 0 and width >= 1, got {members}, {depth}, {width}"
             )
-        self.members = members
+        self.members, self.activation = members, act
         self.net = _stack(members, in_dim, out_dim, width, depth, act)
         _scale_gradients(self, float(members))
 

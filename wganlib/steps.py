@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from wganlib import fastpaths
 from wganlib.config import TrainConfig, optimizer_settings
 from wganlib.history import Callback, History, Recorder, as_callbacks
 from wganlib.lipschitz import LipschitzMethod, clipped_parameters, get_lipschitz
@@ -58,12 +59,15 @@ def critic_steps_at(config: TrainConfig, iteration: int) -> int:
 def make_optimizer(
     params: Iterable[nn.Parameter], settings: dict[str, Any]
 ) -> torch.optim.Optimizer:
-    """RMSProp / Adam / SGD from :func:`wganlib.config.optimizer_settings`."""
+    """RMSProp / Adam / SGD from :func:`wganlib.config.optimizer_settings` (Adam fused where
+    :func:`wganlib.fastpaths.fused_adam_ok` allows)."""
     name, lr = settings["name"], settings["lr"]
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=settings["betas"])
+        params = list(params)
+        fused = fastpaths.fused_adam_ok(params)  # one kernel per tensor (wganlib.fastpaths)
+        return torch.optim.Adam(params, lr=lr, betas=settings["betas"], fused=fused or None)
     return torch.optim.SGD(params, lr=lr, momentum=settings["momentum"])
 
 
