@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
 from wganlib.images import (
+    DataError,
     ImageFolderDataset,
     NpyImageDataset,
     TensorImageDataset,
@@ -143,8 +144,9 @@ def test_decode_image_rejects_garbage():
 
 def test_all_corrupt_raises(tmp_path):
     (tmp_path / "x.png").write_bytes(b"nope")
-    with pytest.raises(RuntimeError, match="no decodable image"):
+    with pytest.raises(DataError, match="none of its 1 entries from index 0 decodes") as info:
         ImageFolderDataset(tmp_path)[0]
+    assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
 
 
 def test_export_npy_round_trip_with_labels(tmp_path):
