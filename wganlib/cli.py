@@ -9,16 +9,26 @@
     Writes ``N`` generator samples as ``.pt``, ``.npy`` or a ``.png`` figure.
 ``data lsun CATEGORY [--out DIR] [--split train]``
     Downloads an LSUN scene database (needs network).
+``config --list``
+    One line per config key: type and default.
 ``bench [ARGS ...]``
     Runs ``benchmarks/bench_trainer.py`` from a source checkout.
 
-Bad input (a missing file, an unknown key or method) prints one line on stderr and exits with
-status 2; a NaN/inf during training exits with status 1 and keeps the last good checkpoint.
+One run per output folder (:mod:`wganlib.rundir`: a lock naming the holder's pid); a new run
+refuses a folder holding another run's files. Ctrl-C or SIGTERM stops at the end of the current
+iteration, saves the checkpoint and prints where it is (status 130 / 143); ``--resume`` keeps the
+checkpoint's target unless ``--set iterations=N`` is given, and refuses one below it.
+
+Every error is one line on stderr: status 2 for bad input, bad data or a failed write (disk full),
+1 for divergence (NaN/inf, or ``|estimate| > max_abs_estimate``), which keeps the last good
+checkpoint. Under ``torchrun`` rank 0 prints set-up errors once (torchrun then adds its own
+failure report). ``WGANLIB_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import subprocess
 import sys
@@ -36,14 +46,52 @@ class _UsageError(Exception):
     pass
 
 
+_TRAINING = [False]  # errors in the training loop may be one process's own: every rank prints
+
+
+class _Reported(Exception):
+    """An error another process reported (under torchrun): exit 2, printed by rank 0 only."""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("wganlib")
+    except Exception:  # not installed (a source tree on PYTHONPATH)
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m wganlib", description="WGAN training and sampling.")
+    from wganlib.config import valid_keys
+    from wganlib.lsun import LSUN_CATEGORIES
+
+    p = _Parser(
+        prog="python -m wganlib",
+        description="WGAN training and sampling.",
+        epilog="examples:\n  python -m wganlib train configs/8gaussians_wgan_gp.toml "
+        "--set iterations=2000 --out runs/gp\n  python -m wganlib config --list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"wganlib {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    t = sub.add_parser("train", help="train from a TOML config")
+    t = sub.add_parser(
+        "train",
+        help="train from a TOML config",
+        epilog="exit status: 0 done, 1 diverged (NaN/inf or a blow-up), 2 bad input or a "
+        "failed write, 130/143 stopped by Ctrl-C/SIGTERM (a checkpoint is saved first)",
+    )
     t.add_argument("config", type=Path, help="a TOML file (see configs/)")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    t.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key (repeatable); keys: " + ", ".join(valid_keys())
+        + " (types and defaults: python -m wganlib config --list)",
+    )  # fmt: skip
     t.add_argument("--out", type=Path, help="output folder (default: runs/<name>)")
-    t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    t.add_argument(
+        "--resume", action="store_true",
+        help="continue the checkpoint in --out, to its own target unless --set iterations=N",
+    )  # fmt: skip
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
     s.add_argument("checkpoint", type=Path)
@@ -51,12 +99,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="output .png, .npy or .pt (default: a PNG)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", help="where to run the generator (default: as trained, or cpu)")
-    d = sub.add_parser("data", help="download a data set")
+    cats = ", ".join(LSUN_CATEGORIES)
+    d = sub.add_parser(
+        "data", help="download a data set",
+        description=f"Download an LSUN scene database. Categories: {cats}. An interrupted "
+        "download continues where it stopped when run again.",
+    )  # fmt: skip
     d.add_argument("dataset", choices=["lsun"])
-    d.add_argument("category", nargs="?", help="e.g. bedroom (or --category)")
-    d.add_argument("--category", dest="category_opt", metavar="CATEGORY", help="e.g. bedroom")
+    d.add_argument("category", nargs="?", help=f"one of: {cats} (or --category)")
+    d.add_argument("--category", dest="category_opt", metavar="CATEGORY", help="the same")
     d.add_argument("--out", type=Path, default=Path("data/lsun"))
-    d.add_argument("--split", default="train")
+    d.add_argument("--split", default="train", help="train or val")
+    c = sub.add_parser("config", help="list the config keys (types and defaults)")
+    c.add_argument("--list", action="store_true", help="one line per key (the default)")
     b = sub.add_parser("bench", help="run benchmarks/bench_trainer.py (source checkout)")
     b.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -111,71 +166,174 @@ def _write_samples(run, n: int, seed: int, path: Path) -> Path:
     return path
 
 
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise), read before the group exists."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def _agree(message: str | None, world: int) -> None:
+    """All processes learn whether any failed a set-up step; then all stop with one line.
+
+    Raises :class:`_Reported` with the first failure's message (rank 0 prints it).
+    """
+    if world > 1:
+        import torch.distributed as dist
+
+        messages: list[str | None] = [None] * world
+        dist.all_gather_object(messages, message)
+        message = next((m for m in messages if m), None)
+    if message:
+        raise _Reported(message)
+
+
+def _stop_agreement(world: int):
+    """Under torchrun: a stop flag all processes share (any process signalled -> all stop)."""
+    if world == 1:
+        return None
+    import torch
+    import torch.distributed as dist
+
+    def agree(flag: bool) -> bool:
+        t = torch.tensor([float(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    return agree
+
+
 def _train(args) -> int:
     from wganlib import distributed
+    from wganlib.config import load_config
 
-    cfg_device = _peek_device(args)
-    info = distributed.setup(cfg_device)  # torchrun: join the group; else nothing
+    cfg = load_config(args.config, args.set)  # every process, the same error: rank 0 prints
+    info = distributed.setup(cfg.device)  # torchrun: join the group; else nothing
     try:
-        return _train_process(args, info)
+        return _train_process(args, info, cfg)
     finally:
         distributed.teardown()
 
 
-def _peek_device(args) -> str:
-    from wganlib.config import load_config
-
-    return load_config(args.config, args.set).device
-
-
-def _image_logs(run, out: Path) -> list:
+def _image_logs(run, out: Path, resumed: bool) -> list:
     """Sample grids, SWD and TensorBoard callbacks for the main process (wganlib.runlog)."""
     from wganlib.history import Callback
     from wganlib.runlog import SampleGrids, SWDMonitor, TensorBoardLog, real_images
 
     cfg, cbs = run.config, []
-    tb = TensorBoardLog(out / "tensorboard")
+    after = run.iteration if resumed else None
+    tb_after = None if after is None else after // cfg.log_every * cfg.log_every
+    tb = TensorBoardLog(out / "tensorboard", resume_after=tb_after)
     if tb.enabled:
         cbs.append(Callback(cfg.log_every, tb))
     if cfg.sample_every and not cfg.is_toy:
         cbs.append(Callback(cfg.sample_every, SampleGrids(out / "samples", seed=cfg.seed + 1)))
     if cfg.swd_every and not cfg.is_toy:
-        swd = SWDMonitor(real_images(run, cfg.swd_samples), out / "swd.csv", seed=cfg.seed, tb=tb)
+        real = real_images(run, cfg.swd_samples)
+        swd = SWDMonitor(real, out / "swd.csv", seed=cfg.seed, tb=tb, resume_after=after)
         cbs.append(Callback(cfg.swd_every, swd))
     return cbs
 
 
-def _train_process(args, info) -> int:
-    from tqdm import tqdm
-
-    from wganlib import distributed
-    from wganlib.config import load_config, to_toml
-    from wganlib.history import Callback, NonFiniteError
+def _make_run(args, cfg, ckpt: Path):
+    """A new run, or the checkpoint's run with its own target unless --set iterations= is given."""
+    from wganlib.checkpoint import load_checkpoint
+    from wganlib.rundir import resume_target
     from wganlib.train import Run, load
 
-    cfg = load_config(args.config, args.set)
+    if not args.resume:
+        return Run(cfg)
+    state = load_checkpoint(ckpt)
+    target = resume_target(state["config"]["iterations"], int(state["iteration"]), args.set)
+    del state
+    return load(ckpt, overrides={**cfg.to_dict(), "iterations": target})
+
+
+def _bad_images_watch(write):
+    """A callback writing a line whenever the count of undecodable images grows."""
+    seen = [0]
+
+    def watch(run, it):
+        bad = int(run.history.last().get("bad_images", 0))
+        if bad > seen[0]:
+            seen[0] = bad
+            what = getattr(run.data, "dataset", run.config.data)
+            write(f"warning: {bad} undecodable image(s) skipped so far in {what!r} "
+                  f"(iteration {it}; column bad_images of history.csv)")  # fmt: skip
+
+    return watch
+
+
+def _divergence_line(err, ckpt: Path) -> str:
+    from wganlib.guards import EstimateBoundError
+
+    if isinstance(err, EstimateBoundError):
+        text = str(err)
+    else:
+        where = f" at generator iteration {err.iteration}" if err.iteration >= 0 else ""
+        text = (
+            f"training stopped: {err.quantity} is {err.value}{where} (try a lower learning "
+            "rate, a smaller clip value or more critic steps)"
+        )
+    if ckpt.is_file():
+        return f"{text}; last good checkpoint: {ckpt}"
+    return f"{text}; no checkpoint was written (checkpoint_every = 0 or not reached yet)"
+
+
+def _train_process(args, info, cfg) -> int:
+    from tqdm import tqdm
+
+    from wganlib import distributed, rundir
+    from wganlib.config import to_toml
+    from wganlib.history import Callback, NonFiniteError
+    from wganlib.imagebase import TooManyBadImages
+
     device = distributed.local_device(cfg.device)
     if device != cfg.device:
         cfg = cfg.with_overrides({"device": device})
     main = info.is_main
     out = args.out if args.out is not None else Path("runs") / cfg.name
     ckpt = out / "checkpoint.pt"
-    if args.resume:
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; run without --resume")
-        run = load(ckpt, overrides=cfg.to_dict())
-    else:
-        if ckpt.exists():
-            raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
-        run = Run(cfg)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.toml").write_text(to_toml(run.config), encoding="utf-8")
+    lock, failure = None, None
+    try:  # the folder: checked by the main process, the verdict shared by all
+        rundir.check_out(out)
+        if main:
+            lock = rundir.RunLock(out).acquire()
+            rundir.prepare(out, resume=args.resume)
+    except (ValueError, OSError) as err:
+        failure = _one_line(err)
+    try:
+        _agree(failure, info.world_size)
+        run = _make_run(args, cfg, ckpt)
+        cfg = run.config
+        if main:
+            (out / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
+        return _fit(args, run, out, ckpt, main, info.world_size, tqdm, Callback)
+    except NonFiniteError as err:
+        if main:
+            print("error: " + _divergence_line(err, ckpt), file=sys.stderr)
+        return 1
+    except TooManyBadImages as err:  # the same verdict on every process: rank 0 says it
+        raise _Reported(str(err)) from None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _fit(args, run, out: Path, ckpt: Path, main: bool, world: int, tqdm, Callback) -> int:
+    from wganlib.rundir import Interrupted, StopRequest
+
+    cfg = run.config
     bar = tqdm(
         total=cfg.iterations, initial=run.iteration, file=sys.stderr,
         disable=args.quiet or not main,
         desc=cfg.name, unit="it", dynamic_ncols=True,
     )  # fmt: skip
+
+    def write(line: str) -> None:
+        if main:
+            tqdm.write(line, file=sys.stderr)
 
     def tick(r, it):
         bar.update(it - bar.n)
@@ -184,35 +342,55 @@ def _train_process(args, info) -> int:
         last = r.history.last()
         bar.set_postfix(W=f"{last.get('critic_estimate', float('nan')):.4f}", refresh=False)
 
+    stop = StopRequest(notify=write, agree=_stop_agreement(world))
     callbacks = [Callback(1, tick, sync=False), Callback(cfg.log_every, postfix)]
+    callbacks.append(Callback(cfg.log_every, _bad_images_watch(write)))
     if main:
-        callbacks += _image_logs(run, out)
+        callbacks += _image_logs(run, out, resumed=args.resume)
     if cfg.checkpoint_every and main:
         callbacks.append(
             Callback(cfg.checkpoint_every, lambda r, it: r.history.to_csv(out / "history.csv"))
         )
+    callbacks.append(Callback(1 if world == 1 else cfg.log_every, stop.callback, sync=False))
+    stop.install()
+    _TRAINING[0] = True
     try:
         run.fit(callbacks=callbacks, checkpoint=ckpt)
-    except NonFiniteError as err:
+    except Interrupted as sig:
         bar.close()
-        if not main:
-            return 1
-        run.history.to_csv(out / "history.csv")
-        kept = f"; last good checkpoint: {ckpt}" if ckpt.is_file() else ""
-        print(f"error: {err}{kept}", file=sys.stderr)
-        return 1
+        run.save(ckpt)  # the state at the end of the iteration just completed
+        if main:
+            run.history.to_csv(out / "history.csv")
+            print(
+                f"stopped by {sig.signame} after generator iteration {sig.iteration}; "
+                f"checkpoint: {ckpt} (continue with: python -m wganlib train {args.config} "
+                f"--out {out} --resume)",
+                file=sys.stderr,
+            )
+        return 130 if sig.signame == "SIGINT" else 143
+    except BaseException:
+        bar.close()
+        if main:
+            run.history.to_csv(out / "history.csv")
+        raise
+    finally:
+        stop.restore()
     bar.close()
     if not main:
         return 0
     csv = run.history.to_csv(out / "history.csv")
     png = _write_samples(run, 2000 if cfg.is_toy else 64, 0, out / "samples.png")
-    _say(
+    lines = [
         f"trained {cfg.name}: {run.iteration} generator iterations",
         f"checkpoint: {ckpt}",
         f"history:    {csv}",
         f"samples:    {png}",
         f"config:     {out / 'config.toml'}",
-    )
+    ]
+    if not cfg.is_toy and cfg.data != "noise" and cfg.data != "digits":
+        bad = int(run.history.last().get("bad_images", 0))
+        lines.append(f"bad images: {bad} undecodable, skipped (column bad_images)")
+    _say(*lines)
     return 0
 
 
@@ -233,16 +411,41 @@ def _sample(args) -> int:
 
 
 def _data(args) -> int:
+    from tqdm import tqdm
+
     from wganlib.lsun import LSUNDownloadError, download_lsun
 
+    if args.category and args.category_opt and args.category != args.category_opt:
+        raise ValueError(
+            f"data lsun: two categories given ({args.category!r} and --category "
+            f"{args.category_opt!r}); name one"
+        )
     category = args.category_opt or args.category
     if not category:
         raise ValueError("data lsun: name a category, e.g. 'data lsun bedroom' or --category")
+    bar = tqdm(desc=f"{category}_{args.split}", unit="B", unit_scale=True, file=sys.stderr)
+
+    def progress(done: int, total: int | None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
     try:
-        path = download_lsun(category, args.out, split=args.split)
+        path = download_lsun(category, args.out, split=args.split, progress=progress)
     except LSUNDownloadError as err:
         raise ValueError(str(err)) from None
-    _say(f"LSUN {category} ({args.split}): {path}")
+    finally:
+        bar.close()
+    from wganlib.lsun import check_lmdb
+
+    _say(f"LSUN {category} ({args.split}): {path} ({check_lmdb(path)} images, checked)")
+    return 0
+
+
+def _config(args) -> int:
+    from wganlib.config import key_help
+
+    _say(*key_help())
     return 0
 
 
@@ -253,21 +456,39 @@ def _bench(args) -> int:
     return subprocess.call([sys.executable, str(script), *args.args])
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or repr(err)
+    if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        text = f"could not write or read{where} ({err.strerror}); free space or fix permissions"
+        if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            text += " (the last complete checkpoint, if any, is left as it was)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad input)."""
+    """Entry point; returns the exit status (2 for bad input, 1 for divergence).
+
+    Every error is one line on stderr (under torchrun printed by rank 0 only); set
+    ``WGANLIB_DEBUG=1`` for the traceback.
+    """
     from wganlib.config import ConfigError
 
     try:
         args = _parser().parse_args(argv)
         handler = {"train": _train, "sample": _sample, "data": _data, "bench": _bench}
+        handler["config"] = _config
         return handler[args.command](args)
-    except SystemExit as exit_:  # --help
+    except SystemExit as exit_:  # --help, --version
         return int(exit_.code or 0)
-    except (_UsageError, ConfigError, FileNotFoundError, ValueError) as err:
+    except KeyboardInterrupt:
+        if _rank() == 0:
+            print("interrupted", file=sys.stderr)
+        return 130
+    except (_UsageError, _Reported, ConfigError, ValueError, OSError, RuntimeError) as err:
         if os.environ.get("WGANLIB_DEBUG"):
             raise
-        print("error: " + (" ".join(str(err).split("\n")) or repr(err)), file=sys.stderr)
+        if _rank() == 0 or (_TRAINING[0] and not isinstance(err, _Reported)):
+            prefix = "error: " if _rank() == 0 else f"error (rank {_rank()}): "
+            print(prefix + _one_line(err), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130

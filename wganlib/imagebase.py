@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 __all__ = [
     "DECODE_ERRORS",
     "DataError",
+    "TooManyBadImages",
     "to_unit_range",
     "to_uint8",
     "center_crop_resize",
@@ -61,6 +62,10 @@ class DataError(ValueError):
         if "Original Traceback" in text and "DataError: " in text:
             text = text.rsplit("DataError: ", 1)[1].strip().splitlines()[0]
         super().__init__(text)
+
+
+class TooManyBadImages(DataError):
+    """More images failed to decode than ``max_bad_fraction`` allows (the same on every process)."""
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -179,7 +184,7 @@ def check_bad_images(bad: int, read: int, max_fraction: float, *, what: str = "t
     keeps one bad image among the first few from stopping a run; ``max_fraction = 1`` never stops.
     """
     if bad > max_fraction * max(read, 100):
-        raise DataError(
+        raise TooManyBadImages(
             f"{bad} of {read} images read from {what} failed to decode, more than "
             f"max_bad_fraction = {max_fraction:g}; repair or re-download the data, or raise "
             "max_bad_fraction (--set max_bad_fraction=...) to train on the rest"
