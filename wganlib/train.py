@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from wganlib import distributed
-from wganlib.checkpoint import global_rng_state, load_checkpoint, save_checkpoint
+from wganlib.checkpoint import global_rng_state, load_checkpoint, require_keys, save_checkpoint
 from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
 from wganlib.guards import check_rows, pad_history
 from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
@@ -393,6 +393,7 @@ def load(
     ``device`` moves the run. Resuming on the CPU continues bit-identically.
     """
     state = load_checkpoint(path)
+    require_keys(state, path)
     saved = config_from_dict(state["config"])
     config = saved.with_overrides(overrides)
     if device is not None:
@@ -405,5 +406,14 @@ def load(
             f"{', '.join(RESUMABLE)} may change (start a new run instead)"
         )
     run = Run(config)
-    run.load_state_dict(state)
+    _restore(run, state, path)
     return run
+
+
+def _restore(run: Run, state: dict[str, Any], path: str | Path) -> None:
+    """Load ``state`` into ``run``; a checkpoint that does not fit its config is one line."""
+    try:
+        run.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        first = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path} does not fit the config it records ({first})") from None
