@@ -9,6 +9,7 @@ while writing leaves the old checkpoint as it was.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -72,8 +73,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], *, finite: bool = T
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        buffer = io.BytesIO()  # serialise first: a failed write is then an OSError (ENOSPC)
+        torch.save(state, buffer)
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
