@@ -23,6 +23,7 @@ import torch
 
 from wganlib.cli import main
 from wganlib.lsun import check_lmdb, download_lsun, write_lsun_lmdb
+from wganlib.runlog import tensorboard_available
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = """
@@ -55,7 +56,8 @@ def _line(capsys, start: str = "error: ") -> str:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=path, PYTHONDONTWRITEBYTECODE="1")
     env.pop("WGANLIB_DEBUG", None)
     return env
 
@@ -432,7 +434,7 @@ def test_kill_9_then_resume_leaves_side_logs_without_repeats(tmp_path):
     hist = [int(r["iteration"]) for r in csv.DictReader((out / "history.csv").open())]
     assert hist == list(range(1, 10))
     tb = out / "tensorboard"
-    if tb.is_dir():  # TensorBoard installed: the killed run's steps past the checkpoint purged
+    if tensorboard_available():  # the killed run's TensorBoard steps past the checkpoint purged
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
         acc = EventAccumulator(str(tb))

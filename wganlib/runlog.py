@@ -5,7 +5,7 @@ The command line (:mod:`wganlib.cli`) attaches these as callbacks of
 :meth:`wganlib.train.Run.fit`; under ``torchrun`` only the main process makes them (the others
 hold the same weights). TensorBoard is optional: :class:`TensorBoardLog` imports
 ``torch.utils.tensorboard`` lazily and is a no-op (``enabled`` False) when the ``tensorboard``
-package is missing; nothing here is a dependency of the library.
+package is missing; ``pip install wganlib[images]`` (and the README's set-up) installs it.
 
 The sample grids all come from one fixed prior batch (``Run.sample(n, seed=...)``, which
 leaves the training streams alone), so successive grids show the same :math:`z` mapped by a
