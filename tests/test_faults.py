@@ -426,6 +426,7 @@ def test_kill_9_then_resume_leaves_side_logs_without_repeats(tmp_path):
     proc.kill()
     proc.wait()
     rows = [r["iteration"] for r in csv.DictReader((out / "swd.csv").open())]
+    ckpt_it = int(torch.load(out / "checkpoint.pt", weights_only=True)["iteration"])
     res = _cli("train", str(cfg), "--out", str(out), "--resume", "--quiet", "--set", "iterations=9")
     _, err = res.communicate(timeout=120)
     assert res.returncode == 0, err
@@ -441,6 +442,13 @@ def test_kill_9_then_resume_leaves_side_logs_without_repeats(tmp_path):
         acc.Reload()
         steps = [e.step for e in acc.Scalars("critic_estimate")]
         assert steps == list(range(1, 10)), steps
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+        last = sorted(tb.glob("events.out.tfevents.*"), key=os.path.getmtime)[-1]
+        events = list(EventFileLoader(str(last)).Load())
+        purge = [e.step for e in events if e.HasField("session_log")]
+        new = [e.step for e in events for v in e.summary.value if v.tag == "critic_estimate"]
+        assert purge == [ckpt_it + 1] and new == list(range(ckpt_it + 1, 10)), (purge, new)
 
 
 # ------------------------------------------------------------------------- a full disk
