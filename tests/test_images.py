@@ -184,3 +184,15 @@ def test_tensor_dataset_validates():
         TensorImageDataset(torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="labels"):
         TensorImageDataset(torch.zeros(3, 1, 8, 8), torch.zeros(2))
+
+
+def test_all_corrupt_in_a_worker_is_the_same_one_line(tmp_path):
+    from torch.utils.data import DataLoader
+
+    for i in range(2):
+        (tmp_path / f"x{i}.png").write_bytes(b"nope")
+    loader = DataLoader(ImageFolderDataset(tmp_path), batch_size=1, num_workers=1)
+    with pytest.raises(DataError) as info:
+        next(iter(loader))
+    msg = str(info.value)
+    assert msg.startswith("ImageFolderDataset(") and "\n" not in msg and "Traceback" not in msg

@@ -368,6 +368,8 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
 def _validate(c: TrainConfig) -> None:
     for key in valid_keys():  # types, also for direct construction (ints widen to floats)
         object.__setattr__(c, key, _coerce(key, getattr(c, key)))
+    _validate_numbers(c)
+    _validate_device(c.device)
     _choice("data", c.data, TOY_DATA + IMAGE_DATA)
     _choice("objective", c.objective, OBJECTIVES)
     _choice("lipschitz", c.lipschitz, LIPSCHITZ)
@@ -388,8 +390,6 @@ def _validate(c: TrainConfig) -> None:
     for key in nonnegative + ("sample_every", "swd_every"):
         if getattr(c, key) < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {getattr(c, key)}")
-    _validate_numbers(c)
-    _validate_device(c.device)
     if c.clip_value <= 0:
         raise ConfigError(f"clip_value must be positive, got {c.clip_value}")
     if c.gp_weight < 0:
