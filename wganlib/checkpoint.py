@@ -80,6 +80,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], *, finite: bool = T
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk: name the checkpoint, not the removed temporary file
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
