@@ -305,5 +305,11 @@ def _fit(args, run, out: Path, ckpt: Path, main: bool, world: int, tqdm, Callbac
     if not cfg.is_toy and cfg.data != "noise" and cfg.data != "digits":
         bad = int(run.history.last().get("bad_images", 0))
         lines.append(f"bad images: {bad} undecodable, skipped (column bad_images)")
+    from wganlib.runlog import tensorboard_available
+
+    if tensorboard_available():
+        lines.append(f"tensorboard: tensorboard --logdir {out / 'tensorboard'}")
+    else:
+        lines.append("tensorboard: not installed (pip install tensorboard); history.csv has it all")
     say(*lines)
     return 0
