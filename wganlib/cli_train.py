@@ -210,6 +210,9 @@ def _train_process(args, info, cfg) -> int:
     main = info.is_main
     out = args.out if args.out is not None else Path("runs") / cfg.name
     ckpt = out / "checkpoint.pt"
+    # signals from here on stop the run at the end of an iteration (set-up is not cut short)
+    stop = rundir.StopRequest(notify=_notify(main), agree=_stop_agreement(info.world_size))
+    stop.install()
     lock, failure = None, None
     try:  # the folder: checked by the main process, the verdict shared by all
         rundir.check_out(out)
@@ -224,7 +227,7 @@ def _train_process(args, info, cfg) -> int:
         cfg = run.config
         if main:
             (out / "config.toml").write_text(to_toml(cfg), encoding="utf-8")
-        return _fit(args, run, out, ckpt, main, info.world_size, tqdm, Callback)
+        return _fit(args, run, out, ckpt, main, stop, tqdm, Callback)
     except NonFiniteError as err:
         if main:
             print("error: " + _divergence_line(err, ckpt), file=sys.stderr)
@@ -232,12 +235,23 @@ def _train_process(args, info, cfg) -> int:
     except TooManyBadImages as err:  # the same verdict on every process: rank 0 says it
         raise Reported(str(err)) from None
     finally:
+        stop.restore()
         if lock is not None:
             lock.release()
 
 
-def _fit(args, run, out: Path, ckpt: Path, main: bool, world: int, tqdm, Callback) -> int:
-    from wganlib.rundir import Interrupted, StopRequest
+def _notify(main: bool):
+    def write(line: str) -> None:
+        if main:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+
+    return write
+
+
+def _fit(args, run, out: Path, ckpt: Path, main: bool, stop, tqdm, Callback) -> int:
+    from wganlib.rundir import Interrupted
 
     cfg = run.config
     bar = tqdm(
@@ -246,9 +260,8 @@ def _fit(args, run, out: Path, ckpt: Path, main: bool, world: int, tqdm, Callbac
         desc=cfg.name, unit="it", dynamic_ncols=True,
     )  # fmt: skip
 
-    def write(line: str) -> None:
-        if main:
-            tqdm.write(line, file=sys.stderr)
+    write = _notify(main)
+    world = run.dist.world_size
 
     def tick(r, it):
         bar.update(it - bar.n)
@@ -257,7 +270,6 @@ def _fit(args, run, out: Path, ckpt: Path, main: bool, world: int, tqdm, Callbac
         last = r.history.last()
         bar.set_postfix(W=f"{last.get('critic_estimate', float('nan')):.4f}", refresh=False)
 
-    stop = StopRequest(notify=write, agree=_stop_agreement(world))
     callbacks = [Callback(1, tick, sync=False), Callback(cfg.log_every, postfix)]
     callbacks.append(Callback(cfg.log_every, _bad_images_watch(write)))
     if main:
@@ -267,7 +279,6 @@ def _fit(args, run, out: Path, ckpt: Path, main: bool, world: int, tqdm, Callbac
             Callback(cfg.checkpoint_every, lambda r, it: r.history.to_csv(out / "history.csv"))
         )
     callbacks.append(Callback(1 if world == 1 else cfg.log_every, stop.callback, sync=False))
-    stop.install()
     TRAINING[0] = True
     try:
         run.fit(callbacks=callbacks, checkpoint=ckpt)
@@ -288,8 +299,6 @@ def _fit(args, run, out: Path, ckpt: Path, main: bool, world: int, tqdm, Callbac
         if main:
             run.history.to_csv(out / "history.csv")
         raise
-    finally:
-        stop.restore()
     bar.close()
     if not main:
         return 0
