@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -177,3 +178,30 @@ def test_shipped_configs_load(repo_root):
         if c.is_toy:  # the WGAN-GP toy settings
             assert c.width == 512 and c.batch_size == 256
             assert c.n_critic == 5 or c.objective != "wgan"
+
+
+@pytest.mark.parametrize("key", ["lr", "gp_weight", "clip_value", "momentum", "beta1"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_numbers_are_refused(key, value):
+    with pytest.raises(ConfigError, match=f"'{key}' must be a finite number"):
+        TrainConfig(**{key: value})
+
+
+@pytest.mark.parametrize("device", ["cudaX", "cuda:abc", "cuda:", "gpu", "CPU", "mps:0", ""])
+def test_device_strings_are_checked(device):
+    with pytest.raises(ConfigError, match="device must be"):
+        TrainConfig(device=device)
+    for good in ("cpu", "cuda", "cuda:3", "mps"):
+        assert TrainConfig(device=good).device == good
+
+
+def test_safety_bounds_and_key_help():
+    from wganlib.config import key_help
+
+    with pytest.raises(ConfigError, match="max_bad_fraction"):
+        TrainConfig(max_bad_fraction=-0.1)
+    with pytest.raises(ConfigError, match="max_abs_estimate"):
+        TrainConfig(max_abs_estimate=-1.0)
+    lines = key_help()
+    assert len(lines) == len(TrainConfig.__dataclass_fields__)
+    assert "lr (float or none) = none" in lines and "max_abs_estimate (float) = 1000000.0" in lines

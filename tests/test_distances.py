@@ -68,6 +68,9 @@ def test_parallel_lines_rejects_non_finite(bad):
 def test_parallel_lines_rejects_non_numeric():
     with pytest.raises(ValueError, match="numeric"):
         parallel_lines("left")
+    for bad in ("0.5", True, [True, False], torch.tensor([True]), None):  # numpy would convert
+        with pytest.raises(ValueError, match="numeric"):
+            parallel_lines(bad)
 
 
 # ----------------------------------------------------------------------------- exact_w1

@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader
 
 from wganlib.images import (
+    DataError,
     ImageFolderDataset,
     NpyImageDataset,
     TensorImageDataset,
@@ -143,8 +144,9 @@ def test_decode_image_rejects_garbage():
 
 def test_all_corrupt_raises(tmp_path):
     (tmp_path / "x.png").write_bytes(b"nope")
-    with pytest.raises(RuntimeError, match="no decodable image"):
+    with pytest.raises(DataError, match="none of its 1 entries from index 0 decodes") as info:
         ImageFolderDataset(tmp_path)[0]
+    assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
 
 
 def test_export_npy_round_trip_with_labels(tmp_path):
@@ -182,3 +184,15 @@ def test_tensor_dataset_validates():
         TensorImageDataset(torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="labels"):
         TensorImageDataset(torch.zeros(3, 1, 8, 8), torch.zeros(2))
+
+
+def test_all_corrupt_in_a_worker_is_the_same_one_line(tmp_path):
+    from torch.utils.data import DataLoader
+
+    for i in range(2):
+        (tmp_path / f"x{i}.png").write_bytes(b"nope")
+    loader = DataLoader(ImageFolderDataset(tmp_path), batch_size=1, num_workers=1)
+    with pytest.raises(DataError) as info:
+        next(iter(loader))
+    msg = str(info.value)
+    assert msg.startswith("ImageFolderDataset(") and "\n" not in msg and "Traceback" not in msg

@@ -9,6 +9,7 @@ while writing leaves the old checkpoint as it was.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "check_finite",
+    "require_keys",
     "global_rng_state",
     "set_global_rng_state",
 ]
@@ -71,11 +73,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], *, finite: bool = T
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        buffer = io.BytesIO()  # serialise first: a failed write is then an OSError (ENOSPC)
+        torch.save(state, buffer)
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk: name the checkpoint, not the removed temporary file
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -101,15 +108,54 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         The file is not a wganlib checkpoint (or is corrupt).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+    _check_file(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # corrupt file, not a torch file, pickled classes
-        raise ValueError(f"{path} is not a readable checkpoint: {err}") from None
+        raise ValueError(_unreadable(path, err)) from None
     if not isinstance(state, dict) or state.get("format") != "wganlib-checkpoint":
         raise ValueError(f"{path} is not a wganlib checkpoint (no 'format' marker)")
     return state
+
+
+def require_keys(state: dict[str, Any], path: str | Path) -> None:
+    """Raise ``ValueError`` (one line) when a run checkpoint lacks any of :data:`REQUIRED_KEYS`."""
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise ValueError(
+            f"{path} is an incomplete wganlib checkpoint (no {', '.join(missing)}); "
+            "use another checkpoint or start a new run"
+        )
+
+
+#: Keys every checkpoint holds (what :meth:`wganlib.train.Run.load_state_dict` reads).
+REQUIRED_KEYS = ("config", "iteration", "critic_steps", "wall_time", "generator", "critic")
+REQUIRED_KEYS += ("opt_generator", "opt_critic", "rng", "history")
+
+
+def _check_file(path: Path) -> None:
+    """One line for what is not a checkpoint file at all: missing, a folder, empty."""
+    if path.is_dir():
+        hint = " (pass its checkpoint.pt)" if (path / "checkpoint.pt").is_file() else ""
+        raise ValueError(f"{path} is a folder, not a checkpoint file{hint}")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes: a copy or write that never finished)")
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """The reason ``torch.load`` failed, in one line and without advice to load unsafely."""
+    text = " ".join(str(err).split())
+    if "WeightsUnpickler error:" in text:  # keep torch's reason, drop its advice
+        text = text.split("WeightsUnpickler error:", 1)[1].split(" Check the documentation")[0]
+    if "Unsupported global" in text:
+        return (
+            f"{path} holds pickled Python objects, which wganlib checkpoints never do; it was "
+            "not written by wganlib (load only checkpoints you trust, and not with wganlib)"
+        )
+    reason = text[:200] or type(err).__name__
+    return f"{path} is not a readable checkpoint (damaged or truncated?): {reason}"
 
 
 def global_rng_state() -> dict[str, Any]:

@@ -9,11 +9,20 @@
     Writes ``N`` generator samples as ``.pt``, ``.npy`` or a ``.png`` figure.
 ``data lsun CATEGORY [--out DIR] [--split train]``
     Downloads an LSUN scene database (needs network).
+``config --list``
+    One line per config key: type and default.
 ``bench [ARGS ...]``
     Runs ``benchmarks/bench_trainer.py`` from a source checkout.
 
-Bad input (a missing file, an unknown key or method) prints one line on stderr and exits with
-status 2; a NaN/inf during training exits with status 1 and keeps the last good checkpoint.
+One run per output folder (:mod:`wganlib.rundir`: a lock naming the holder's pid); a new run
+refuses a folder holding another run's files. Ctrl-C or SIGTERM stops at the end of the current
+iteration, saves the checkpoint and prints where it is (status 130 / 143); ``--resume`` keeps the
+checkpoint's target unless ``--set iterations=N`` is given, and refuses one below it.
+
+Every error is one line on stderr: status 2 for bad input, bad data or a failed write (disk full),
+1 for divergence (NaN/inf, or ``|estimate| > max_abs_estimate``), which keeps the last good
+checkpoint. Under ``torchrun`` rank 0 prints set-up errors once (torchrun then adds its own
+failure report). ``WGANLIB_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -23,6 +32,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from wganlib.cli_train import (
+    TRAINING,
+    Reported,
+    env_rank,
+    one_line,
+    say,
+    train_command,
+    write_samples,
+)
 
 __all__ = ["main"]
 
@@ -36,14 +55,45 @@ class _UsageError(Exception):
     pass
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("wganlib")
+    except Exception:  # not installed (a source tree on PYTHONPATH)
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m wganlib", description="WGAN training and sampling.")
+    from wganlib.config import valid_keys
+    from wganlib.lsun import LSUN_CATEGORIES
+
+    p = _Parser(
+        prog="python -m wganlib",
+        description="WGAN training and sampling.",
+        epilog="examples:\n  python -m wganlib train configs/8gaussians_wgan_gp.toml "
+        "--set iterations=2000 --out runs/gp\n  python -m wganlib config --list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"wganlib {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    t = sub.add_parser("train", help="train from a TOML config")
+    t = sub.add_parser(
+        "train",
+        help="train from a TOML config",
+        epilog="exit status: 0 done, 1 diverged (NaN/inf or a blow-up), 2 bad input or a "
+        "failed write, 130/143 stopped by Ctrl-C/SIGTERM (a checkpoint is saved first)",
+    )
     t.add_argument("config", type=Path, help="a TOML file (see configs/)")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    t.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key (repeatable); keys: " + ", ".join(valid_keys())
+        + " (types and defaults: python -m wganlib config --list)",
+    )  # fmt: skip
     t.add_argument("--out", type=Path, help="output folder (default: runs/<name>)")
-    t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    t.add_argument(
+        "--resume", action="store_true",
+        help="continue the checkpoint in --out, to its own target unless --set iterations=N",
+    )  # fmt: skip
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     s = sub.add_parser("sample", help="draw samples from a checkpoint")
     s.add_argument("checkpoint", type=Path)
@@ -51,169 +101,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="output .png, .npy or .pt (default: a PNG)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", help="where to run the generator (default: as trained, or cpu)")
-    d = sub.add_parser("data", help="download a data set")
+    cats = ", ".join(LSUN_CATEGORIES)
+    d = sub.add_parser(
+        "data", help="download a data set",
+        description=f"Download an LSUN scene database. Categories: {cats}. An interrupted "
+        "download continues where it stopped when run again.",
+    )  # fmt: skip
     d.add_argument("dataset", choices=["lsun"])
-    d.add_argument("category", nargs="?", help="e.g. bedroom (or --category)")
-    d.add_argument("--category", dest="category_opt", metavar="CATEGORY", help="e.g. bedroom")
+    d.add_argument("category", nargs="?", help=f"one of: {cats} (or --category)")
+    d.add_argument("--category", dest="category_opt", metavar="CATEGORY", help="the same")
     d.add_argument("--out", type=Path, default=Path("data/lsun"))
-    d.add_argument("--split", default="train")
+    d.add_argument("--split", default="train", help="train or val")
+    c = sub.add_parser("config", help="list the config keys (types and defaults)")
+    c.add_argument("--list", action="store_true", help="one line per key (the default)")
     b = sub.add_parser("bench", help="run benchmarks/bench_trainer.py (source checkout)")
     b.add_argument("args", nargs=argparse.REMAINDER)
     return p
-
-
-def _say(*lines: str) -> None:
-    print("\n".join(lines), flush=True)
-
-
-def _save_png(run, samples, path: Path) -> Path:
-    """Samples over the target (toys) or an image grid, via :mod:`wganlib.plotting`."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")  # a file writer: no display needed
-    import matplotlib.pyplot as plt
-    import torch
-
-    from wganlib import plotting
-
-    cfg, title = run.config, f"{run.config.name}, generator iteration {run.iteration}"
-    if cfg.is_toy:
-        from wganlib import toy
-
-        target = toy.sample(cfg.data, len(samples), generator=torch.Generator().manual_seed(0))
-        mixture = cfg.data in ("8gaussians", "25gaussians")
-        centers = toy.centers(cfg.data) if mixture else None
-        ax = plotting.plot_samples(samples, target, centers=centers, title=title)
-    else:
-        ax = plotting.plot_image_grid(samples[:64], title=title)
-    ax.figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(ax.figure)
-    return path
-
-
-def _write_samples(run, n: int, seed: int, path: Path) -> Path:
-    samples = run.sample(n, seed=seed).cpu()
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".pt":
-        import torch
-
-        torch.save(samples, path)
-    elif suffix == ".npy":
-        import numpy as np
-
-        np.save(path, samples.numpy())
-    elif suffix == ".png":
-        _save_png(run, samples, path)
-    else:
-        raise ValueError(f"--out must end in .png, .npy or .pt, got '{path.name}'")
-    return path
-
-
-def _train(args) -> int:
-    from wganlib import distributed
-
-    cfg_device = _peek_device(args)
-    info = distributed.setup(cfg_device)  # torchrun: join the group; else nothing
-    try:
-        return _train_process(args, info)
-    finally:
-        distributed.teardown()
-
-
-def _peek_device(args) -> str:
-    from wganlib.config import load_config
-
-    return load_config(args.config, args.set).device
-
-
-def _image_logs(run, out: Path) -> list:
-    """Sample grids, SWD and TensorBoard callbacks for the main process (wganlib.runlog)."""
-    from wganlib.history import Callback
-    from wganlib.runlog import SampleGrids, SWDMonitor, TensorBoardLog, real_images
-
-    cfg, cbs = run.config, []
-    tb = TensorBoardLog(out / "tensorboard")
-    if tb.enabled:
-        cbs.append(Callback(cfg.log_every, tb))
-    if cfg.sample_every and not cfg.is_toy:
-        cbs.append(Callback(cfg.sample_every, SampleGrids(out / "samples", seed=cfg.seed + 1)))
-    if cfg.swd_every and not cfg.is_toy:
-        swd = SWDMonitor(real_images(run, cfg.swd_samples), out / "swd.csv", seed=cfg.seed, tb=tb)
-        cbs.append(Callback(cfg.swd_every, swd))
-    return cbs
-
-
-def _train_process(args, info) -> int:
-    from tqdm import tqdm
-
-    from wganlib import distributed
-    from wganlib.config import load_config, to_toml
-    from wganlib.history import Callback, NonFiniteError
-    from wganlib.train import Run, load
-
-    cfg = load_config(args.config, args.set)
-    device = distributed.local_device(cfg.device)
-    if device != cfg.device:
-        cfg = cfg.with_overrides({"device": device})
-    main = info.is_main
-    out = args.out if args.out is not None else Path("runs") / cfg.name
-    ckpt = out / "checkpoint.pt"
-    if args.resume:
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; run without --resume")
-        run = load(ckpt, overrides=cfg.to_dict())
-    else:
-        if ckpt.exists():
-            raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another --out")
-        run = Run(cfg)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.toml").write_text(to_toml(run.config), encoding="utf-8")
-    bar = tqdm(
-        total=cfg.iterations, initial=run.iteration, file=sys.stderr,
-        disable=args.quiet or not main,
-        desc=cfg.name, unit="it", dynamic_ncols=True,
-    )  # fmt: skip
-
-    def tick(r, it):
-        bar.update(it - bar.n)
-
-    def postfix(r, it):
-        last = r.history.last()
-        bar.set_postfix(W=f"{last.get('critic_estimate', float('nan')):.4f}", refresh=False)
-
-    callbacks = [Callback(1, tick, sync=False), Callback(cfg.log_every, postfix)]
-    if main:
-        callbacks += _image_logs(run, out)
-    if cfg.checkpoint_every and main:
-        callbacks.append(
-            Callback(cfg.checkpoint_every, lambda r, it: r.history.to_csv(out / "history.csv"))
-        )
-    try:
-        run.fit(callbacks=callbacks, checkpoint=ckpt)
-    except NonFiniteError as err:
-        bar.close()
-        if not main:
-            return 1
-        run.history.to_csv(out / "history.csv")
-        kept = f"; last good checkpoint: {ckpt}" if ckpt.is_file() else ""
-        print(f"error: {err}{kept}", file=sys.stderr)
-        return 1
-    bar.close()
-    if not main:
-        return 0
-    csv = run.history.to_csv(out / "history.csv")
-    png = _write_samples(run, 2000 if cfg.is_toy else 64, 0, out / "samples.png")
-    _say(
-        f"trained {cfg.name}: {run.iteration} generator iterations",
-        f"checkpoint: {ckpt}",
-        f"history:    {csv}",
-        f"samples:    {png}",
-        f"config:     {out / 'config.toml'}",
-    )
-    return 0
 
 
 def _sample(args) -> int:
@@ -228,21 +131,46 @@ def _sample(args) -> int:
         device = None if torch.cuda.is_available() else "cpu"
     run = load(args.checkpoint, device=device)
     out = args.out or args.checkpoint.with_name(args.checkpoint.stem + "_samples.png")
-    _say(f"samples: {_write_samples(run, args.n, args.seed, out)}")
+    say(f"samples: {write_samples(run, args.n, args.seed, out)}")
     return 0
 
 
 def _data(args) -> int:
+    from tqdm import tqdm
+
     from wganlib.lsun import LSUNDownloadError, download_lsun
 
+    if args.category and args.category_opt and args.category != args.category_opt:
+        raise ValueError(
+            f"data lsun: two categories given ({args.category!r} and --category "
+            f"{args.category_opt!r}); name one"
+        )
     category = args.category_opt or args.category
     if not category:
         raise ValueError("data lsun: name a category, e.g. 'data lsun bedroom' or --category")
+    bar = tqdm(desc=f"{category}_{args.split}", unit="B", unit_scale=True, file=sys.stderr)
+
+    def progress(done: int, total: int | None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
     try:
-        path = download_lsun(category, args.out, split=args.split)
+        path = download_lsun(category, args.out, split=args.split, progress=progress)
     except LSUNDownloadError as err:
         raise ValueError(str(err)) from None
-    _say(f"LSUN {category} ({args.split}): {path}")
+    finally:
+        bar.close()
+    from wganlib.lsun import check_lmdb
+
+    say(f"LSUN {category} ({args.split}): {path} ({check_lmdb(path)} images, checked)")
+    return 0
+
+
+def _config(args) -> int:
+    from wganlib.config import key_help
+
+    say(*key_help())
     return 0
 
 
@@ -254,20 +182,28 @@ def _bench(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad input)."""
+    """Entry point; returns the exit status (2 for bad input, 1 for divergence).
+
+    Every error is one line on stderr (under torchrun printed by rank 0 only); set
+    ``WGANLIB_DEBUG=1`` for the traceback.
+    """
     from wganlib.config import ConfigError
 
     try:
         args = _parser().parse_args(argv)
-        handler = {"train": _train, "sample": _sample, "data": _data, "bench": _bench}
+        handler = {"train": train_command, "sample": _sample, "data": _data, "bench": _bench}
+        handler["config"] = _config
         return handler[args.command](args)
-    except SystemExit as exit_:  # --help
+    except SystemExit as exit_:  # --help, --version
         return int(exit_.code or 0)
-    except (_UsageError, ConfigError, FileNotFoundError, ValueError) as err:
+    except KeyboardInterrupt:
+        if env_rank() == 0:
+            print("interrupted", file=sys.stderr)
+        return 130
+    except (_UsageError, Reported, ConfigError, ValueError, OSError, RuntimeError) as err:
         if os.environ.get("WGANLIB_DEBUG"):
             raise
-        print("error: " + (" ".join(str(err).split("\n")) or repr(err)), file=sys.stderr)
+        if env_rank() == 0 or (TRAINING[0] and not isinstance(err, Reported)):
+            prefix = "error: " if env_rank() == 0 else f"error (rank {env_rank()}): "
+            print(prefix + one_line(err), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130

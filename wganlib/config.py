@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -101,6 +102,11 @@ class TrainConfig:
         iterations; 0: none), ``swd_every`` (sliced Wasserstein distance on ``swd_samples``
         generated and real images; 0: none). Under ``torchrun`` ``batch_size`` is the global
         batch, split over the processes (:mod:`wganlib.distributed`).
+    Safety stops
+        ``max_bad_fraction`` (image datasets that decode files: stop when more than this
+        fraction of the images read failed to decode, :func:`wganlib.imagebase.check_bad_images`;
+        1 never stops), ``max_abs_estimate`` (stop like on NaN when the critic's estimate
+        exceeds this in absolute value: a finite blow-up; 0 switches it off).
     """
 
     name: str = "run"
@@ -155,6 +161,9 @@ class TrainConfig:
     sample_every: int = 0
     swd_every: int = 0
     swd_samples: int = 1024
+    # safety stops (the trainer checks them at log points, like NaN/inf)
+    max_bad_fraction: float = 0.01
+    max_abs_estimate: float = 1e6
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -359,6 +368,8 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
 def _validate(c: TrainConfig) -> None:
     for key in valid_keys():  # types, also for direct construction (ints widen to floats)
         object.__setattr__(c, key, _coerce(key, getattr(c, key)))
+    _validate_numbers(c)
+    _validate_device(c.device)
     _choice("data", c.data, TOY_DATA + IMAGE_DATA)
     _choice("objective", c.objective, OBJECTIVES)
     _choice("lipschitz", c.lipschitz, LIPSCHITZ)
@@ -413,9 +424,39 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"swd_samples must be at least 2, got {c.swd_samples}")
     if (c.sample_every or c.swd_every) and c.is_toy:
         raise ConfigError("sample_every / swd_every are for image data; use 0 for toys")
-    if not (c.device == "cpu" or c.device.startswith(("cuda", "mps"))):
-        raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got '{c.device}'")
     optimizer_settings(c)  # raises for an optimiser without a default lr
+
+
+def _validate_numbers(c: TrainConfig) -> None:
+    """Every float key finite (NaN, inf refused: inf would silently switch clipping off)."""
+    import math
+
+    for key, (base, _) in _field_types().items():
+        value = getattr(c, key)
+        if base is float and value is not None and not math.isfinite(value):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {value}")
+    if not 0.0 <= c.max_bad_fraction <= 1.0:
+        raise ConfigError(f"max_bad_fraction must be in [0, 1], got {c.max_bad_fraction}")
+    if c.max_abs_estimate < 0:
+        raise ConfigError(f"max_abs_estimate must be >= 0 (0: off), got {c.max_abs_estimate}")
+
+
+_DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+
+def _validate_device(device: str) -> None:
+    """The device string's form: cpu, cuda, cuda:N or mps (availability is checked by the run)."""
+    if not _DEVICE.fullmatch(device):
+        raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got '{device}'")
+
+
+def key_help() -> list[str]:
+    """One line per configuration key: ``name (type) = default``, in declaration order."""
+    lines = []
+    for f in _public_fields():
+        default = "none" if f.default is None else repr(f.default)
+        lines.append(f"{f.name} ({_type_name(f.name)}) = {default}")
+    return lines
 
 
 def optimizer_settings(c: TrainConfig) -> dict[str, Any]:

@@ -40,6 +40,18 @@ __all__ = [
 LOG2 = math.log(2.0)
 
 
+def _check_numeric(theta: Any) -> None:
+    """Refuse strings, booleans and other non-numbers, which numpy would convert silently."""
+    try:
+        a = theta.detach().cpu().numpy() if hasattr(theta, "detach") else np.asarray(theta)
+    except (ValueError, TypeError):
+        a = np.asarray([], dtype=object)
+    if isinstance(theta, str | bytes | bool) or a.dtype.kind not in "iuf":
+        raise ValueError(
+            f"theta must be numeric (real numbers, not text or booleans), got {theta!r}"
+        )
+
+
 def parallel_lines(theta: Any) -> dict[str, Any]:
     r"""Closed-form distances between :math:`P_0` and :math:`P_\theta` (the parallel lines).
 
@@ -72,8 +84,9 @@ def parallel_lines(theta: Any) -> dict[str, Any]:
     Raises
     ------
     ValueError
-        If ``theta`` is NaN, infinite or not numeric.
+        If ``theta`` is NaN, infinite or not numeric (strings and booleans included).
     """
+    _check_numeric(theta)
     t = _as_float_array(theta, "theta")
     if not np.all(np.isfinite(t)):
         raise ValueError(f"theta must be finite; got {theta!r}. Pass real offsets, not NaN/inf.")

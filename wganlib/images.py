@@ -10,11 +10,14 @@ Every dataset here returns float tensors of shape ``(C, H, W)`` with values in :
 * :class:`wganlib.lsun.LSUNDataset` -- the official LSUN LMDB databases; ``image``.
 * :class:`NpyImageDataset` -- a one-off uint8 export (:func:`export_npy`) read back memory-mapped.
 
+Decoding and the skipping base class live in :mod:`wganlib.imagebase` (re-exported here).
 Datasets that decode files (folder, LSUN) **skip undecodable entries**: the bad index is flagged
 and the next index (``i + 1``, ``i + 2``, ... modulo the length) is returned instead, so batches keep
 their size and the order stays deterministic. The flags live in a shared-memory tensor, so the count
 (:attr:`SkippingImageDataset.num_skipped`) is correct in the main process even when the entries
-were decoded in ``DataLoader`` worker processes. Each bad entry is counted once however often it is hit.
+were decoded in ``DataLoader`` worker processes. Each bad entry is counted once however often it is hit; the trainer records the count
+(``bad_images``) and stops past ``max_bad_fraction``; data that is all bad raises
+:class:`~wganlib.imagebase.DataError`.
 
 ``LSUNDataset`` and ``write_lsun_lmdb`` live in :mod:`wganlib.lsun`; they can also be imported from
 here (loaded on first access, so this module does not import ``lmdb``).
@@ -22,11 +25,8 @@ here (loaded on first access, so this module does not import ``lmdb``).
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import struct
-import zlib
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -37,66 +37,18 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-# What Pillow raises on truncated, garbage or unsupported bytes (UnidentifiedImageError is an OSError).
-DECODE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    ValueError,
-    SyntaxError,
-    EOFError,
-    struct.error,
-    zlib.error,
+from wganlib.imagebase import (  # noqa: F401  (re-exported: the generic pieces live there)
+    DECODE_ERRORS,
+    DataError,
+    SkippingImageDataset,
+    center_crop_resize,
+    decode_image,
+    pil_to_tensor,
+    to_uint8,
+    to_unit_range,
 )
 
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    r"""Map uint8 pixels :math:`u \in \{0..255\}` to floats :math:`u / 127.5 - 1 \in [-1, 1]`."""
-    return x.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    r"""Map floats in :math:`[-1, 1]` to uint8 pixels :math:`\mathrm{round}((x + 1)\cdot 127.5)` (clamped)."""
-    return ((x.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
-
-
-def center_crop_resize(img: Any, image_size: int) -> Any:
-    """Centre-crop a PIL image to a square (its shorter side) and resize it to ``image_size``.
-
-    The DCGAN/WGAN reference pipeline resizes the shorter side, then centre-crops; cropping first
-    gives the same image without pixels from outside the crop bleeding in at its edges. Pillow's
-    bicubic resampling is antialiased when it shrinks.
-    """
-    from PIL import Image
-
-    w, h = img.size
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    square = img.crop((left, top, left + s, top + s))
-    return square.resize((image_size, image_size), Image.Resampling.BICUBIC)
-
-
-def pil_to_tensor(img: Any, nc: int = 3) -> torch.Tensor:
-    """A PIL image as a float tensor ``(nc, H, W)`` in [-1, 1] (RGB for ``nc=3``, luminance for 1)."""
-    if nc not in (1, 3):
-        raise ValueError(f"nc must be 1 (grey) or 3 (RGB), got {nc}")
-    arr = np.asarray(img.convert("RGB" if nc == 3 else "L"), dtype=np.uint8)
-    t = torch.from_numpy(arr.copy())
-    t = t.unsqueeze(0) if nc == 1 else t.permute(2, 0, 1)
-    return to_unit_range(t)
-
-
-def decode_image(data: bytes | str | os.PathLike, image_size: int, nc: int = 3) -> torch.Tensor:
-    """Decode encoded image bytes (or a file) with Pillow, centre-crop and resize to ``image_size``.
-
-    Raises one of :data:`DECODE_ERRORS` when the data is not a decodable image.
-    """
-    from PIL import Image
-
-    src = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
-    with Image.open(src) as img:
-        img.draft("RGB", (image_size, image_size))  # JPEG: decode at a reduced scale (>= size)
-        img.load()
-        return pil_to_tensor(center_crop_resize(img, image_size), nc)
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 class TensorImageDataset(Dataset):
@@ -192,54 +144,6 @@ def digits_dataset(
     if device is not None:
         x, y = x.to(device), y.to(device)
     return TensorImageDataset(x, y, name=f"digits {split} {image_size}px")
-
-
-class SkippingImageDataset(Dataset):
-    """Base class: entries that fail to decode are flagged, counted and replaced by the next one.
-
-    Subclasses implement ``_load(index) -> Tensor`` (raising one of :data:`DECODE_ERRORS` for a bad
-    entry) and call ``_init_flags(n)`` in ``__init__``. The flags are a shared-memory uint8 tensor,
-    one byte per entry: writes from ``DataLoader`` workers are seen by the main process, and writing
-    the same flag twice is harmless, so :attr:`num_skipped` counts distinct bad entries.
-    """
-
-    max_consecutive_failures: int = 64
-
-    def _init_flags(self, n: int) -> None:
-        self._bad = torch.zeros(n, dtype=torch.uint8).share_memory_()
-
-    def _load(self, index: int) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    @property
-    def num_skipped(self) -> int:
-        """How many distinct entries failed to decode so far (in any process)."""
-        return int(self._bad.sum())
-
-    def skipped_indices(self) -> list[int]:
-        """The indices of the entries that failed to decode so far."""
-        return self._bad.nonzero().flatten().tolist()
-
-    def __len__(self) -> int:
-        return len(self._bad)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} out of range for {n} images")
-        index %= n
-        for step in range(min(n, self.max_consecutive_failures)):
-            j = (index + step) % n
-            if self._bad[j]:
-                continue
-            try:
-                return self._load(j)
-            except DECODE_ERRORS:
-                self._bad[j] = 1
-        raise RuntimeError(
-            f"{type(self).__name__}: no decodable image among {min(n, self.max_consecutive_failures)} "
-            f"entries from index {index}; the data looks damaged: {self!r}"
-        )
 
 
 class ImageFolderDataset(SkippingImageDataset):

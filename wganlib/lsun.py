@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wganlib.images import SkippingImageDataset, decode_image, to_uint8
+from wganlib.imagebase import DataError, SkippingImageDataset, decode_image, to_uint8
 
 LSUN_BASE_URL = "http://dl.yf.io/lsun/scenes"
 LSUN_CATEGORIES: tuple[str, ...] = (
@@ -101,65 +101,90 @@ def download_lsun(
     keep_zip: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Path:
-    """Download and unzip one LSUN scene database into ``out``; returns ``out/{category}_{split}_lmdb``.
+    """Download, unzip and check one LSUN scene database; returns ``out/{category}_{split}_lmdb``.
 
-    Streams ``{base_url}/{category}_{split}_lmdb.zip`` (urllib, ``timeout`` seconds per socket
-    operation) to ``*.zip.part``, renames it when complete, then extracts it. Nothing is fetched
-    when the database is already there. Without network it fails at once with
-    :class:`LSUNDownloadError` naming the URL to fetch by hand and the folder layout to create.
+    Streams ``{base_url}/{category}_{split}_lmdb.zip`` to ``*.zip.part``; a part file left by an
+    interrupted run is continued with an HTTP range request (:func:`wganlib.download.fetch`).
+    The archive is extracted into a temporary folder renamed into place
+    (:func:`wganlib.download.extract_zip`), and the database is opened and checked
+    (:func:`check_lmdb`: size, first and last entries, count) before the path is returned; an
+    existing database is checked the same way instead of being trusted. Without network it fails
+    with :class:`LSUNDownloadError` naming the URL to fetch by hand and the folder layout.
     ``progress(bytes_done, bytes_total_or_None)`` is called after each chunk.
     """
+    from wganlib.download import DownloadError, extract_zip, fetch
+
     url = lsun_url(category, split, base_url)
     out = Path(out)
-    db = out / f"{category}_{split}_lmdb"
+    name = f"{category}_{split}_lmdb"
+    db = out / name
     if (db / "data.mdb").is_file():
+        check_lmdb(db, hint=f"delete {db} and run the download again")
         return db
     out.mkdir(parents=True, exist_ok=True)
-    zip_path = out / f"{category}_{split}_lmdb.zip"
+    zip_path = out / f"{name}.zip"
     if not zip_path.is_file():
-        part = zip_path.with_name(zip_path.name + ".part")
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as f:
-                total = resp.headers.get("Content-Length")
-                total = int(total) if total and total.isdigit() else None
-                done = 0
-                while chunk := resp.read(1 << 20):
-                    f.write(chunk)
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, total)
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            part.unlink(missing_ok=True)
+            fetch(url, zip_path, timeout=timeout, progress=progress)
+        except (urllib.error.URLError, TimeoutError, DownloadError, ConnectionError) as exc:
+            part = zip_path.with_name(zip_path.name + ".part")
+            kept = part.stat().st_size if part.is_file() else 0
+            again = f"; run the same command again to continue from byte {kept}" if kept else ""
             raise LSUNDownloadError(
-                f"could not download {url} ({exc}). Download it by hand (about 43 GB for "
-                f"bedroom_train) and unzip it into {out}, so that {_layout(out, category, split)} "
-                f"exists; then point the dataset at {db}."
+                f"could not download {url} ({exc}){again}. Or download it by hand (about 43 GB "
+                f"for bedroom_train) and unzip it into {out}, so that "
+                f"{_layout(out, category, split)} exists; then point the dataset at {db}."
             ) from exc
-        part.replace(zip_path)
     try:
-        _extract(zip_path, out)
+        extract_zip(zip_path, out, name)
     except zipfile.BadZipFile as exc:
-        raise ValueError(f"{zip_path} is damaged ({exc}); delete it and download again") from exc
-    if not (db / "data.mdb").is_file():
-        raise ValueError(f"{zip_path} did not contain {category}_{split}_lmdb/data.mdb")
+        raise DataError(f"{zip_path} is damaged ({exc}); delete it and download again") from exc
+    except ValueError as exc:
+        raise DataError(f"{exc}; delete {zip_path} and download again") from exc
+    check_lmdb(db, hint=f"delete {db} and {zip_path} and download again")
     if not keep_zip:
         zip_path.unlink()
     return db
 
 
-def _extract(zip_path: Path, out: Path) -> None:
-    dest = out.resolve()
-    with zipfile.ZipFile(zip_path) as zf:
-        for info in zf.infolist():
-            target = (dest / info.filename).resolve()
-            if dest != target and dest not in target.parents:
-                raise ValueError(f"{zip_path}: member {info.filename!r} escapes {out}")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+def check_lmdb(path: str | os.PathLike, *, hint: str | None = None) -> int:
+    """Check an LMDB database before it is mapped for reading; returns its number of entries.
+
+    Reading a page past the end of a truncated ``data.mdb`` kills the process with SIGBUS, so
+    the file's size is compared first with what the database's meta page says it needs,
+    ``(last_pgno + 1) * psize``; then the first and last entries are read. Raises
+    :class:`~wganlib.imagebase.DataError` (one line naming the file and what to do) when the
+    file is truncated, damaged, empty or not an LMDB database.
+    """
+    import lmdb
+
+    path = Path(path)
+    subdir = path.is_dir()
+    data = _data_file(path, subdir)
+    todo = hint or f"fetch it again (`{_CLI_HINT.format(category='bedroom')}`)"
+    size = data.stat().st_size
+    try:
+        env = _readonly_env(path, subdir, 126, check=True)
+    except lmdb.Error as exc:
+        raise DataError(f"{data} is not a readable LMDB database ({exc}); {todo}") from exc
+    try:
+        need = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+        if size < need:
+            raise DataError(
+                f"{data} is truncated: {size} bytes, the database needs {need} (an interrupted "
+                f"download, extraction or copy); {todo}"
+            )
+        entries = env.stat()["entries"]
+        with env.begin(write=False) as txn:
+            cur = txn.cursor()
+            for end, move in (("first", cur.first), ("last", cur.last)):
+                if entries and not (move() and cur.value() is not None):
+                    raise DataError(f"{data}: its {end} entry cannot be read; {todo}")
+    except lmdb.Error as exc:
+        raise DataError(f"{data} is damaged ({exc}); {todo}") from exc
+    if entries == 0:
+        raise DataError(f"{data} holds no entries (an incomplete download?); {todo}")
+    return int(entries)
 
 
 def _encode(item: Any, fmt: str, quality: int) -> bytes:
@@ -302,6 +327,13 @@ def _evict(path: Path) -> None:
         entry[2].close()
 
 
+def _damaged(path: Path, exc: Exception) -> DataError:
+    return DataError(
+        f"LMDB database {path} is damaged ({type(exc).__name__}: {exc}); fetch it again "
+        f"(`{_CLI_HINT.format(category='bedroom')}`) or copy it again from its source"
+    )
+
+
 class LSUNDataset(SkippingImageDataset):
     """Images of an LSUN LMDB database, centre-cropped and resized to ``image_size`` (64, 32, 128...).
 
@@ -357,11 +389,8 @@ class LSUNDataset(SkippingImageDataset):
             )
         self.image_size, self.nc, self.max_readers = int(image_size), nc, max_readers
         self.has_labels = False
-        try:
-            env = _readonly_env(self.path, self._subdir, max_readers, check=True)
-        except lmdb.Error as exc:
-            raise ValueError(f"{self.path} is not a readable LMDB database ({exc})") from exc
-        entries = env.stat()["entries"]
+        entries = check_lmdb(self.path)  # before any page is read: no SIGBUS on a short file
+        env = _readonly_env(self.path, self._subdir, max_readers)
         want = entries if max_images is None else min(entries, int(max_images))
         keys = None
         if key_cache is not None and Path(key_cache).is_file():
@@ -369,14 +398,17 @@ class LSUNDataset(SkippingImageDataset):
             keys = cached[:want] if len(cached) == entries else None  # stale cache: relist
         if keys is None:
             n_list = entries if key_cache is not None else want
-            with env.begin(write=False) as txn:
-                it = txn.cursor().iternext(keys=True, values=False)
-                keys = np.array(list(itertools.islice(it, n_list)), dtype=np.bytes_)
+            try:
+                with env.begin(write=False) as txn:
+                    it = txn.cursor().iternext(keys=True, values=False)
+                    keys = np.array(list(itertools.islice(it, n_list)), dtype=np.bytes_)
+            except lmdb.Error as exc:
+                raise _damaged(self.path, exc) from exc
             if key_cache is not None:
                 np.save(key_cache, keys)
             keys = keys[:want]
         if len(keys) == 0:
-            raise ValueError(
+            raise DataError(
                 f"LSUN database {self.path} is empty; the download was probably incomplete. "
                 f"Fetch it again with `{_CLI_HINT.format(category='bedroom')}`."
             )
@@ -384,9 +416,14 @@ class LSUNDataset(SkippingImageDataset):
         self._init_flags(len(keys))
 
     def _load(self, index: int) -> torch.Tensor:
+        import lmdb
+
         env = _readonly_env(self.path, self._subdir, self.max_readers)
-        with env.begin(write=False) as txn:
-            data = txn.get(bytes(self.keys[index]))
+        try:
+            with env.begin(write=False) as txn:
+                data = txn.get(bytes(self.keys[index]))
+        except lmdb.Error as exc:  # a damaged page: the file, not one image, is bad
+            raise _damaged(self.path, exc) from exc
         if data is None:
             raise OSError(f"key {self.keys[index]!r} missing from {self.path}")
         return decode_image(data, self.image_size, self.nc)

@@ -5,7 +5,7 @@ The command line (:mod:`wganlib.cli`) attaches these as callbacks of
 :meth:`wganlib.train.Run.fit`; under ``torchrun`` only the main process makes them (the others
 hold the same weights). TensorBoard is optional: :class:`TensorBoardLog` imports
 ``torch.utils.tensorboard`` lazily and is a no-op (``enabled`` False) when the ``tensorboard``
-package is missing; nothing here is a dependency of the library.
+package is missing; ``pip install wganlib[images]`` (and the README's set-up) installs it.
 
 The sample grids all come from one fixed prior batch (``Run.sample(n, seed=...)``, which
 leaves the training streams alone), so successive grids show the same :math:`z` mapped by a
@@ -35,21 +35,34 @@ def tensorboard_available() -> bool:
 
 
 class TensorBoardLog:
-    """Scalars of the history's new rows to TensorBoard every call; no-op without tensorboard."""
+    """Scalars of the history's new rows to TensorBoard every call; no-op without tensorboard.
 
-    def __init__(self, logdir: str | Path, *, enabled: bool | None = None) -> None:
+    ``resume_after``: the iteration a resumed run continues from. Events the killed run wrote
+    past it are dropped (TensorBoard's ``purge_step``: events at steps >= ``resume_after + 1``
+    from earlier files are discarded when read), and the first call writes the history's rows
+    after it, so each step appears once.
+    """
+
+    def __init__(
+        self, logdir: str | Path, *, enabled: bool | None = None, resume_after: int | None = None
+    ) -> None:
         self.enabled = tensorboard_available() if enabled is None else bool(enabled)
         self._writer: Any = None
-        self._written = 0
+        self._after = -1 if resume_after is None else int(resume_after)
+        self._written: int | None = 0 if resume_after is None else None
         if self.enabled:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(logdir))
+            purge = None if resume_after is None else int(resume_after) + 1
+            self._writer = SummaryWriter(str(logdir), purge_step=purge)
 
     def __call__(self, run: Any, iteration: int) -> None:
         if self._writer is None:
             return
         values, columns = run.history.values, run.history.columns
+        if self._written is None:  # resumed: the rows up to resume_after were written before
+            its = values[:, columns.index("iteration")]
+            self._written = int((its <= self._after).sum())
         for row in values[self._written :]:
             step = int(row[columns.index("iteration")])
             for name, value in zip(columns, row, strict=True):
@@ -104,14 +117,26 @@ class SWDMonitor:
     seed : int
         Seeds the generated batch (fixed: the same :math:`z` each time) and the SWD's
         random patches and directions.
+    resume_after : int, optional
+        A resumed run's checkpoint iteration: the rows of ``path`` up to it are kept (those a
+        killed run wrote after it are dropped). None (a new run): ``path`` is started afresh.
     """
 
-    def __init__(self, real: torch.Tensor, path: str | Path, *, seed: int = 0, tb=None) -> None:
+    def __init__(
+        self,
+        real: torch.Tensor,
+        path: str | Path,
+        *,
+        seed: int = 0,
+        tb=None,
+        resume_after: int | None = None,
+    ) -> None:
         self.real, self.path, self.seed, self.tb = real, Path(path), int(seed), tb
         self.rows: list[dict[str, float]] = []
-        if self.path.is_file():  # a resumed run appends to its earlier evaluations
+        if resume_after is not None and self.path.is_file():
             with self.path.open(newline="", encoding="utf-8") as f:
-                self.rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+                rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+            self.rows = [r for r in rows if r["iteration"] <= resume_after]
 
     def __call__(self, run: Any, iteration: int) -> None:
         from wganlib.image_metrics import sliced_wasserstein

@@ -42,9 +42,11 @@ import numpy as np
 import torch
 
 from wganlib import distributed, fastpaths
-from wganlib.checkpoint import global_rng_state, load_checkpoint, save_checkpoint
+from wganlib.checkpoint import global_rng_state, load_checkpoint, require_keys, save_checkpoint
 from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
+from wganlib.guards import check_rows, pad_history
 from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
+from wganlib.imagebase import bad_image_count
 from wganlib.lipschitz import clipped_parameters
 from wganlib.objectives import get_objective
 from wganlib.precision import Precision
@@ -88,10 +90,12 @@ DEVICE_COLUMNS = (
     "generator_grad_norm",
     "weight_max_abs",  # clip: max |w| after any critic step of the iteration; else after the last
     "weight_at_bound",  # clip: fraction of clipped weights at +-c after the last step; else 0
+    "bad_images",  # distinct undecodable images met so far, all processes (wganlib.guards)
 )
 #: Fields that may differ between a checkpoint's config and the config that resumes it.
 RESUMABLE = ("name", "iterations", "log_every", "checkpoint_every", "device", "num_workers")
 RESUMABLE += ("sample_every", "swd_every", "swd_samples", "compile")
+RESUMABLE += ("max_bad_fraction", "max_abs_estimate")
 
 
 def derive_seeds(seed: int) -> dict[str, int]:
@@ -111,11 +115,7 @@ class Run:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config, self.device = config, torch.device(config.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device '{config.device}' requested but CUDA is not available; "
-                "use device = 'cpu' (--set device=cpu)"
-            )
+        _check_available(self.device)
         seeds = derive_seeds(config.seed)
         if fastpaths.enabled("keep_heap"):  # bit-equal: fewer page faults for big activations
             fastpaths.keep_heap()
@@ -151,6 +151,7 @@ class Run:
         self.iteration, self.critic_steps, self.wall_time = 0, 0, 0.0
         self.history = History(HOST_COLUMNS + DEVICE_COLUMNS)
         self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+        self._checked, self._bad = 0, (-1, None)  # rows checked by the guards; bad-image count
         bn = config.clip_batch_norm or config.lipschitz != "clip"
         self._clipped = [p for _, p in clipped_parameters(self.critic, include_batch_norm=bn)]
         # what the updates run through: DDP wrappers under torchrun, torch.compile on request
@@ -253,7 +254,8 @@ class Run:
             previous, self.wall_time = self.wall_time, time.perf_counter() - start
             rate = k * cfg.batch_size * cfg.members / max(self.wall_time - previous, 1e-9)
             row = [step.estimate, step.loss, g_loss, step.penalty, step.grad_norm, g_norm, w_max]
-            row = torch.stack([*row, at_bound.to(w_max.dtype)]).float()
+            row = torch.stack([*row, at_bound.to(w_max.dtype), self._bad_images(w_max.dtype)])
+            row = row.float()
             row = distributed.all_reduce_mean(row)  # the global batch's estimate (N processes)
             self._recorder.record((self.iteration, k, self.wall_time, rate), row)
             if self.iteration % cfg.log_every == 0:
@@ -272,8 +274,25 @@ class Run:
                 cb.fn(self, self.iteration)
 
     def flush(self) -> None:
-        """Move pending history rows to the host; raises :class:`NonFiniteError` on NaN/inf."""
+        """Move pending history rows to the host and check them.
+
+        Raises :class:`NonFiniteError` on NaN/inf, its subclass
+        :class:`~wganlib.guards.EstimateBoundError` on a finite blow-up, and
+        :class:`~wganlib.imagebase.DataError` past ``max_bad_fraction`` bad images.
+        """
         self._recorder.flush()
+        read = getattr(self.data, "consumed", 0) + max(self._bad[0], 0)
+        what = repr(getattr(self.data, "dataset", self.config.data))
+        self._checked = check_rows(self.history, self._checked, self.config, read=read, what=what)
+
+    def _bad_images(self, dtype: torch.dtype) -> torch.Tensor:
+        """The bad-image count as a device scalar, times the number of processes (their mean,
+        taken by the trainer, is then the sum); a new tensor only when the count changes."""
+        count = bad_image_count(self.data)
+        if count != self._bad[0]:
+            value = float(count * self.dist.world_size)
+            self._bad = (count, torch.tensor(value, dtype=dtype, device=self.device))
+        return self._bad[1]
 
     # --- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -314,8 +333,10 @@ class Run:
         self.penalty_generator.set_state(state["rng"]["penalty"].cpu())
         self.iteration, self.critic_steps = int(state["iteration"]), int(state["critic_steps"])
         self.wall_time = float(state["wall_time"])
-        self.history = History.from_state_dict(state["history"])
+        columns = HOST_COLUMNS + DEVICE_COLUMNS
+        self.history = History.from_state_dict(pad_history(state["history"], columns))
         self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+        self._checked = len(self.history)
         if "precision" in state:
             self.precision_critic.load_state_dict(state["precision"]["critic"])
             self.precision_generator.load_state_dict(state["precision"]["generator"])
@@ -333,6 +354,23 @@ class Run:
             self.flush()
         distributed.barrier()
         return path
+
+
+def _check_available(device: torch.device) -> None:
+    """Refuse a device this machine does not have, in one line that says what to use."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device '{device}' requested but CUDA is not available; "
+            "use device = 'cpu' (--set device=cpu)"
+        )
+    if device.type == "cuda" and device.index is not None:
+        if device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device '{device}' requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s); use cuda:0 .. cuda:N-1"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' requested but MPS is not available; use device = 'cpu'")
 
 
 def train(
@@ -357,6 +395,7 @@ def load(
     ``device`` moves the run. Resuming on the CPU continues bit-identically.
     """
     state = load_checkpoint(path)
+    require_keys(state, path)
     saved = config_from_dict(state["config"])
     config = saved.with_overrides(overrides)
     if device is not None:
@@ -369,5 +408,14 @@ def load(
             f"{', '.join(RESUMABLE)} may change (start a new run instead)"
         )
     run = Run(config)
-    run.load_state_dict(state)
+    _restore(run, state, path)
     return run
+
+
+def _restore(run: Run, state: dict[str, Any], path: str | Path) -> None:
+    """Load ``state`` into ``run``; a checkpoint that does not fit its config is one line."""
+    try:
+        run.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        first = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path} does not fit the config it records ({first})") from None
