@@ -91,6 +91,8 @@ def close(got: Any, expected: Any, what: str, *, rtol: float = 1e-6, atol: float
     """``got`` equals ``expected`` (numbers or tensors) within tolerances, else :class:`Mismatch`."""
     import torch
 
+    if isinstance(got, torch.Tensor) and not isinstance(expected, torch.Tensor):
+        expected = torch.tensor(float(expected), dtype=torch.float64)  # a 0-dim tensor expected
     if isinstance(expected, torch.Tensor):
         got_t = as_tensor(got, tuple(expected.shape), what).detach().to(torch.float64)
         exp_t = expected.detach().to(torch.float64)
