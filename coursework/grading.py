@@ -26,14 +26,28 @@ MAX_NOTEBOOK_BYTES = 20 * 2**20
 def _zero(assignment: str, message: str, seconds: float = 0.0) -> dict[str, Any]:
     module = load(assignment)
     cases = [_verdict(c, False, message) for c in module.CASES]
-    return {"scores": {q: 0.0 for q in module.QUESTIONS}, "cases": cases, "cell_errors": [],
-            "message": message, "seconds": seconds, "flags": []}  # fmt: skip
+    return {
+        "scores": {q: 0.0 for q in module.QUESTIONS},
+        "cases": cases,
+        "cell_errors": [],
+        "message": message,
+        "seconds": seconds,
+        "flags": [],
+    }
 
 
 def _verdict(case, passed: bool, why: str = "", expected: Any = None, got: Any = None):
-    return {"question": case.question, "case": case.name, "points": case.points,
-            "earned": case.points if passed else 0.0, "passed": passed, "public": case.public,
-            "why": why, "expected": expected, "got": got}  # fmt: skip
+    return {
+        "question": case.question,
+        "case": case.name,
+        "points": case.points,
+        "earned": case.points if passed else 0.0,
+        "passed": passed,
+        "public": case.public,
+        "why": why,
+        "expected": expected,
+        "got": got,
+    }
 
 
 def _parse(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool, bool]:
@@ -49,9 +63,13 @@ def _parse(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool, bool]
         if "case" in record and isinstance(record["case"], str) and record["case"] not in outputs:
             outputs[record["case"]] = record
         elif "cell" in record and len(cell_errors) < 50:
-            cell_errors.append({"cell": record.get("cell"),
-                                "first_line": str(record.get("first_line", ""))[:60],
-                                "error": str(record.get("error", ""))[:300]})  # fmt: skip
+            cell_errors.append(
+                {
+                    "cell": record.get("cell"),
+                    "first_line": str(record.get("first_line", ""))[:60],
+                    "error": str(record.get("error", ""))[:300],
+                }
+            )
         notebook_done |= record.get("notebook") == "done"
         cases_done |= record.get("cases") == "done"
     return outputs, cell_errors, notebook_done, cases_done
@@ -63,9 +81,12 @@ def _show(x: Any) -> str:
 
 
 def grade_notebook(
-    notebook: str | Path, assignment: str, *, timeout: float = 300.0,
+    notebook: str | Path,
+    assignment: str,
+    *,
+    timeout: float = 300.0,
     hide: list[Path] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Grade one notebook; never raises for a bad submission.
 
     Returns ``{"scores": {q: points}, "cases": [verdict, ...], "cell_errors": [...],
@@ -77,7 +98,9 @@ def grade_notebook(
     try:
         path = Path(notebook)
         if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return _zero(assignment, f"notebook larger than {MAX_NOTEBOOK_BYTES >> 20} MB: 0 points")
+            return _zero(
+                assignment, f"notebook larger than {MAX_NOTEBOOK_BYTES >> 20} MB: 0 points"
+            )
         text = path.read_text()
         nb = json.loads(text)
         if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
@@ -90,8 +113,11 @@ def grade_notebook(
     for case in module.CASES:
         record = outputs.get(case.key)
         if record is None:
-            why = ("not run: the notebook ran past the time limit" if run.timed_out
-                   else "not run: the grading process stopped early")  # fmt: skip
+            why = (
+                "not run: the notebook ran past the time limit"
+                if run.timed_out
+                else "not run: the grading process stopped early"
+            )
             verdicts.append(_verdict(case, False, why))
             continue
         if "error" in record:
@@ -116,15 +142,22 @@ def grade_notebook(
     for q in module.QUESTIONS:
         failed = [v for v in verdicts if v["question"] == q and not v["passed"]]
         if failed:
-            notes.append(f"{q}: {failed[0]['case']}: {failed[0]['why']}"
-                         + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""))  # fmt: skip
+            notes.append(
+                f"{q}: {failed[0]['case']}: {failed[0]['why']}"
+                + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else "")
+            )
     notes += [f"cell {e['cell']} ({e['first_line']}) raised {e['error']}" for e in cell_errors[:5]]
     flags = flagged_names(nb, module.CHECKED_NAMES)
     if flags:
         notes.append(f"uses library answers: {', '.join(flags)} (check by hand)")
-    return {"scores": {q: round(s, 6) for q, s in scores.items()}, "cases": verdicts,
-            "cell_errors": cell_errors, "message": "; ".join(notes),
-            "seconds": time.perf_counter() - start, "flags": flags}  # fmt: skip
+    return {
+        "scores": {q: round(s, 6) for q, s in scores.items()},
+        "cases": verdicts,
+        "cell_errors": cell_errors,
+        "message": "; ".join(notes),
+        "seconds": time.perf_counter() - start,
+        "flags": flags,
+    }
 
 
 def flagged_names(nb: dict[str, Any], names: tuple[str, ...]) -> list[str]:

@@ -83,8 +83,18 @@ def _command(assignment: str, scratch: Path, hide: list[Path]) -> list[str]:
     import wganlib
 
     wganlib_dir = Path(wganlib.__file__).resolve().parent
-    cmd = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session",
-           "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]  # fmt: skip
+    cmd = [
+        bwrap_path(),
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--ro-bind",
+        "/etc",
+        "/etc",
+    ]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
         if top.is_symlink():
@@ -96,22 +106,59 @@ def _command(assignment: str, scratch: Path, hide: list[Path]) -> list[str]:
     for sensitive in hide:  # an instructor folder under a bound one: cover it
         if any(sensitive.is_relative_to(r) for r in _python_roots()):
             cmd += ["--tmpfs", str(sensitive)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(256 * 2**20), "--tmpfs", "/tmp",
-            "--ro-bind", str(wganlib_dir), f"{LIB}/wganlib",
-            "--ro-bind", str(HERE / "cases"), f"{LIB}/coursework/cases",
-            "--ro-bind", str(HERE / "values.py"), f"{LIB}/coursework/values.py",
-            "--ro-bind", str(HERE / "worker.py"), f"{LIB}/coursework/worker.py",
-            "--bind", str(scratch), SCRATCH, "--chdir", SCRATCH, "--clearenv"]  # fmt: skip
-    env = {"PYTHONPATH": LIB, "HOME": SCRATCH, "TMPDIR": "/tmp", "MPLBACKEND": "Agg",
-           "MPLCONFIGDIR": "/tmp", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONWARNINGS": "ignore", "LANG": "C.UTF-8",
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(256 * 2**20),
+        "--tmpfs",
+        "/tmp",
+        "--ro-bind",
+        str(wganlib_dir),
+        f"{LIB}/wganlib",
+        "--ro-bind",
+        str(HERE / "cases"),
+        f"{LIB}/coursework/cases",
+        "--ro-bind",
+        str(HERE / "values.py"),
+        f"{LIB}/coursework/values.py",
+        "--ro-bind",
+        str(HERE / "worker.py"),
+        f"{LIB}/coursework/worker.py",
+        "--bind",
+        str(scratch),
+        SCRATCH,
+        "--chdir",
+        SCRATCH,
+        "--clearenv",
+    ]
+    env = {
+        "PYTHONPATH": LIB,
+        "HOME": SCRATCH,
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONWARNINGS": "ignore",
+        "LANG": "C.UTF-8",
+        "PATH": "/usr/bin:/bin",
+    }
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     python = str(Path(sys.executable).absolute())
     worker = f"{LIB}/coursework/worker.py"
-    return cmd + [python, "-s", worker, assignment, f"{SCRATCH}/submission.ipynb",
-                  f"{SCRATCH}/results.jsonl"]  # fmt: skip
+    return cmd + [
+        python,
+        "-s",
+        worker,
+        assignment,
+        f"{SCRATCH}/submission.ipynb",
+        f"{SCRATCH}/results.jsonl",
+    ]
 
 
 def run_in_sandbox(
@@ -146,8 +193,14 @@ def run_in_sandbox(
 
         start = time.perf_counter()
         with (scratch / "log.txt").open("wb") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    preexec_fn=limits, start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=limits,
+                start_new_session=True,
+            )
             timed_out = False
             try:
                 proc.wait(timeout=timeout)

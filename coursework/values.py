@@ -16,8 +16,18 @@ __all__ = ["Opaque", "decode", "encode"]
 
 _MAX_ITEMS = 200_000  # elements per tensor and items per container, both sides
 _MAX_STR = 2_000
-_DTYPES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8",
-           "uint8", "bool")  # fmt: skip
+_DTYPES = (
+    "float64",
+    "float32",
+    "float16",
+    "bfloat16",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+)
 
 
 @dataclass(frozen=True)
@@ -64,14 +74,22 @@ def encode(value: Any, depth: int = 0) -> Any:
             return {"__opaque__": f"tensor of {dtype}"}
         data = t.to(torch.float64) if t.is_floating_point() else t.to(torch.int64)
         flat = [_float(x) if isinstance(x, float) else x for x in data.flatten().tolist()]
-        return {"__tensor__": flat, "dtype": dtype, "shape": list(t.shape),
-                "requires_grad": bool(value.requires_grad)}  # fmt: skip
+        return {
+            "__tensor__": flat,
+            "dtype": dtype,
+            "shape": list(t.shape),
+            "requires_grad": bool(value.requires_grad),
+        }
     if isinstance(value, (list, tuple)):
         items = [encode(v, depth + 1) for v in list(value)[:_MAX_ITEMS]]
         return items if isinstance(value, list) else {"__tuple__": items}
     if isinstance(value, dict):
-        return {"__dict__": [[encode(k, depth + 1), encode(v, depth + 1)]
-                             for k, v in list(value.items())[:_MAX_ITEMS]]}  # fmt: skip
+        return {
+            "__dict__": [
+                [encode(k, depth + 1), encode(v, depth + 1)]
+                for k, v in list(value.items())[:_MAX_ITEMS]
+            ]
+        }
     return {"__opaque__": type(value).__name__[:100]}
 
 
@@ -90,7 +108,11 @@ def decode(data: Any, depth: int = 0) -> Any:
     if not isinstance(data, dict):
         return Opaque(type(data).__name__)
     if "__float__" in data:
-        return float(data["__float__"]) if data["__float__"] in ("inf", "-inf", "nan") else Opaque("float")
+        return (
+            float(data["__float__"])
+            if data["__float__"] in ("inf", "-inf", "nan")
+            else Opaque("float")
+        )
     if "__tuple__" in data and isinstance(data["__tuple__"], list):
         return tuple(decode(v, depth + 1) for v in data["__tuple__"][:_MAX_ITEMS])
     if "__dict__" in data and isinstance(data["__dict__"], list):

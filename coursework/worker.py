@@ -61,8 +61,13 @@ def main(argv: list[str]) -> int:
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
             first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")[:60]
-            emit({"cell": number, "first_line": first,
-                  "error": f"{type(error).__name__}: {error}"[:500]})  # fmt: skip
+            emit(
+                {
+                    "cell": number,
+                    "first_line": first,
+                    "error": f"{type(error).__name__}: {error}"[:500],
+                }
+            )
     emit({"notebook": "done"})
     ns = shell.user_ns
     signal.signal(signal.SIGALRM, _alarm)

@@ -73,8 +73,12 @@ def need(condition: Any, what: str, expected: Any = None, got: Any = None) -> No
 
 
 def as_float(got: Any, what: str = "a Python float") -> float:
-    need(isinstance(got, (int, float)) and not isinstance(got, bool), f"expected {what}",
-         "float", type(got).__name__)  # fmt: skip
+    need(
+        isinstance(got, (int, float)) and not isinstance(got, bool),
+        f"expected {what}",
+        "float",
+        type(got).__name__,
+    )
     return float(got)
 
 
@@ -98,9 +102,15 @@ def close(got: Any, expected: Any, what: str, *, rtol: float = 1e-6, atol: float
         exp_t = expected.detach().to(torch.float64)
         same_inf = torch.equal(torch.isinf(got_t), torch.isinf(exp_t))
         finite = torch.isfinite(exp_t)
-        ok = same_inf and bool(
-            torch.all((got_t[finite] - exp_t[finite]).abs() <= atol + rtol * exp_t[finite].abs())
-        ) and not bool(torch.isnan(got_t).any())
+        ok = (
+            same_inf
+            and bool(
+                torch.all(
+                    (got_t[finite] - exp_t[finite]).abs() <= atol + rtol * exp_t[finite].abs()
+                )
+            )
+            and not bool(torch.isnan(got_t).any())
+        )
         need(ok, what, _short(exp_t), _short(got_t))
         return
     g = as_float(got, what)

@@ -36,8 +36,12 @@ def _check_dist(theta, keys):
         from wganlib.distances import parallel_lines
 
         need(isinstance(got, dict), "distances(theta) returns a dict", "dict", type(got).__name__)
-        need(set(got) == {"w1", "js", "kl", "tv"}, "its keys", ["js", "kl", "tv", "w1"],
-             sorted(map(str, got)))  # fmt: skip
+        need(
+            set(got) == {"w1", "js", "kl", "tv"},
+            "its keys",
+            ["js", "kl", "tv", "w1"],
+            sorted(map(str, got)),
+        )
         ref = parallel_lines(theta)
         for k in keys:
             close(got[k], float(ref[k]), f"{k} at theta = {theta}", rtol=1e-9, atol=1e-12)
@@ -60,9 +64,12 @@ def _check_uniform(got):
     need(bool(torch.all(x[:, 0] == -2.0)), "first coordinate is theta everywhere")
     z = x[:, 1]
     need(bool(torch.all((z >= 0) & (z <= 1))), "second coordinate in [0, 1]")
-    need(abs(z.mean().item() - 0.5) < 0.03 and abs(z.var().item() - 1 / 12) < 0.01,
-         "second coordinate ~ U[0, 1] (mean 1/2, variance 1/12)", "0.5, 0.0833",
-         f"{z.mean().item():.4f}, {z.var().item():.4f}")  # fmt: skip
+    need(
+        abs(z.mean().item() - 0.5) < 0.03 and abs(z.var().item() - 1 / 12) < 0.01,
+        "second coordinate ~ U[0, 1] (mean 1/2, variance 1/12)",
+        "0.5, 0.0833",
+        f"{z.mean().item():.4f}, {z.var().item():.4f}",
+    )
 
 
 def _run_generator(ns):
@@ -144,6 +151,7 @@ def _run_curve(thetas, n):
 
 def _expected_curve(thetas, n):
     import torch
+
     from wganlib.distances import exact_w1
 
     g = torch.Generator().manual_seed(0)
@@ -155,8 +163,12 @@ def _expected_curve(thetas, n):
 
 
 def _check_curve_smoke(got):
-    need(isinstance(got, list) and len(got) == 2, "a list, one value per theta", 2,
-         len(got) if isinstance(got, list) else type(got).__name__)  # fmt: skip
+    need(
+        isinstance(got, list) and len(got) == 2,
+        "a list, one value per theta",
+        2,
+        len(got) if isinstance(got, list) else type(got).__name__,
+    )
     for t, w in zip([0.0, 0.5], got, strict=True):
         need(as_float(w) >= abs(t) - 1e-9, f"sample W1 >= |theta| at theta = {t}", f">= {t}", w)
 
@@ -164,33 +176,70 @@ def _check_curve_smoke(got):
 def _check_curve(got):
     need(isinstance(got, list) and len(got) == len(_THETAS), "a list, one value per theta")
     for t, w, e in zip(_THETAS, got, _expected_curve(_THETAS, 300), strict=True):
-        close(w, e, f"W1 at theta = {t} (one generator seeded with `seed`, P_0 drawn first)",
-              rtol=1e-7)  # fmt: skip
+        close(
+            w,
+            e,
+            f"W1 at theta = {t} (one generator seeded with `seed`, P_0 drawn first)",
+            rtol=1e-7,
+        )
 
 
 CASES = [
-    Case("q1", "theta = 0.5 (public)", 0.5, _dist(0.5), _check_dist(0.5, ("w1", "js")), public=True),
+    Case(
+        "q1", "theta = 0.5 (public)", 0.5, _dist(0.5), _check_dist(0.5, ("w1", "js")), public=True
+    ),
     Case("q1", "negative theta", 0.75, _dist(-1.5), _check_dist(-1.5, ("w1", "js", "kl", "tv"))),
     Case("q1", "small theta", 1.0, _dist(1e-6), _check_dist(1e-6, ("w1", "js", "kl", "tv"))),
     Case("q1", "theta = 0", 0.75, _dist(0.0), _check_dist(0.0, ("w1", "js", "kl", "tv"))),
-    Case("q2", "shape and dtype (public)", 0.25,
-         lambda ns: answer(ns, "sample_line")(0.7, 100, __import__("torch").Generator().manual_seed(0)),
-         lambda got: (as_tensor(got, (100, 2), "sample_line(0.7, 100, g)"),
-                      need(str(got.dtype) == "torch.float64", "dtype", "torch.float64", str(got.dtype)),
-                      need(bool((got[:, 0] == 0.7).all()), "first coordinate is theta"))[-1],
-         public=True),  # fmt: skip
+    Case(
+        "q2",
+        "shape and dtype (public)",
+        0.25,
+        lambda ns: answer(ns, "sample_line")(
+            0.7, 100, __import__("torch").Generator().manual_seed(0)
+        ),
+        lambda got: (
+            as_tensor(got, (100, 2), "sample_line(0.7, 100, g)"),
+            need(str(got.dtype) == "torch.float64", "dtype", "torch.float64", str(got.dtype)),
+            need(bool((got[:, 0] == 0.7).all()), "first coordinate is theta"),
+        )[-1],
+        public=True,
+    ),
     Case("q2", "uniform second coordinate", 1.0, _run_uniform, _check_uniform),
     Case("q2", "draws from the given generator", 0.75, _run_generator, _check_generator),
-    Case("q3", "a translation by (3, 4) (public)", 0.5, _run_pot(_translation, False),
-         lambda got: close(as_float(got), 5.0, "W1 of a translation by (3, 4)", rtol=1e-7),
-         public=True),  # fmt: skip
-    Case("q3", "two different clouds (not a translation)", 1.25,
-         _run_pot(_clouds, True), _check_pot(_clouds, "W1 between two different clouds")),
-    Case("q3", "mass split in two: W1 = 1, W2 = sqrt(2)", 1.25,
-         _run_pot(_split, False), _check_pot(_split, "W1 when half the mass moves by 2")),
-    Case("q4", "two thetas (public)", 0.5, _run_curve([0.0, 0.5], 50), _check_curve_smoke,
-         public=True),  # fmt: skip
+    Case(
+        "q3",
+        "a translation by (3, 4) (public)",
+        0.5,
+        _run_pot(_translation, False),
+        lambda got: close(as_float(got), 5.0, "W1 of a translation by (3, 4)", rtol=1e-7),
+        public=True,
+    ),
+    Case(
+        "q3",
+        "two different clouds (not a translation)",
+        1.25,
+        _run_pot(_clouds, True),
+        _check_pot(_clouds, "W1 between two different clouds"),
+    ),
+    Case(
+        "q3",
+        "mass split in two: W1 = 1, W2 = sqrt(2)",
+        1.25,
+        _run_pot(_split, False),
+        _check_pot(_split, "W1 when half the mass moves by 2"),
+    ),
+    Case(
+        "q4",
+        "two thetas (public)",
+        0.5,
+        _run_curve([0.0, 0.5], 50),
+        _check_curve_smoke,
+        public=True,
+    ),
     Case("q4", "the protocol: n = 300, seed 0", 1.5, _run_curve(_THETAS, 300), _check_curve),
 ]
 
-assert all(math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items())
+assert all(
+    math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items()
+)

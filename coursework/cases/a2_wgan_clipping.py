@@ -15,7 +15,9 @@ def _scores():
     import torch
 
     g = torch.Generator().manual_seed(0)
-    return torch.randn(64, generator=g, dtype=torch.float64), torch.randn(48, generator=g, dtype=torch.float64) + 1
+    return torch.randn(64, generator=g, dtype=torch.float64), torch.randn(
+        48, generator=g, dtype=torch.float64
+    ) + 1
 
 
 # q1 / q2: the losses ---------------------------------------------------------------------------
@@ -57,19 +59,32 @@ def _check_grad(with_real):
 
         need(isinstance(got, dict), "gradients")
         if with_real:
-            close(got["real"], torch.full((8,), -1 / 8), "d loss / d real scores (= -1/m)", atol=1e-6)
-        close(got["fake"], torch.full((4,), (1 if with_real else -1) / 4),
-              "d loss / d fake scores", atol=1e-6)  # fmt: skip
+            close(
+                got["real"], torch.full((8,), -1 / 8), "d loss / d real scores (= -1/m)", atol=1e-6
+            )
+        close(
+            got["fake"],
+            torch.full((4,), (1 if with_real else -1) / 4),
+            "d loss / d fake scores",
+            atol=1e-6,
+        )
 
     return check
 
 
 def _check_public_critic(got):
-    close(as_tensor(got, (), "the loss (a 0-dim tensor)"), -1.5, "critic_loss([1, 2], [0, 0])", atol=1e-6)
+    close(
+        as_tensor(got, (), "the loss (a 0-dim tensor)"),
+        -1.5,
+        "critic_loss([1, 2], [0, 0])",
+        atol=1e-6,
+    )
 
 
 def _check_public_gen(got):
-    close(as_tensor(got, (), "the loss (a 0-dim tensor)"), -2.0, "generator_loss([1, 3])", atol=1e-6)
+    close(
+        as_tensor(got, (), "the loss (a 0-dim tensor)"), -2.0, "generator_loss([1, 3])", atol=1e-6
+    )
 
 
 # q3: clip_ -------------------------------------------------------------------------------------
@@ -91,9 +106,12 @@ def _run_clip(ns):
     before = list(net.parameters())
     returned = answer(ns, "clip_")(net, 0.05)
     after = list(net.parameters())
-    return {"params": [p.detach().clone() for p in after],
-            "same_objects": len(before) == len(after) and all(a is b for a, b in zip(before, after)),
-            "returned_none": returned is None}  # fmt: skip
+    return {
+        "params": [p.detach().clone() for p in after],
+        "same_objects": len(before) == len(after)
+        and all(a is b for a, b in zip(before, after, strict=True)),
+        "returned_none": returned is None,
+    }
 
 
 def _check_clip_values(got):
@@ -103,8 +121,10 @@ def _check_clip_values(got):
 
 
 def _check_clip_in_place(got):
-    need(isinstance(got, dict) and got.get("same_objects") is True,
-         "the parameters stay the same tensor objects (in place)")  # fmt: skip
+    need(
+        isinstance(got, dict) and got.get("same_objects") is True,
+        "the parameters stay the same tensor objects (in place)",
+    )
     need(got.get("returned_none") is True, "returns nothing")
 
 
@@ -120,23 +140,41 @@ def _run_clip_public(ns):
 
 
 # q4: the run ----------------------------------------------------------------------------------
-_SPEC = {"data": "8gaussians", "lipschitz": "clip", "clip_value": 0.01, "width": 64, "depth": 2,
-         "batch_size": 64, "n_critic": 5, "lr": 1e-3, "iterations": 200, "seed": 0}  # fmt: skip
+_SPEC = {
+    "data": "8gaussians",
+    "lipschitz": "clip",
+    "clip_value": 0.01,
+    "width": 64,
+    "depth": 2,
+    "batch_size": 64,
+    "n_critic": 5,
+    "lr": 1e-3,
+    "iterations": 200,
+    "seed": 0,
+}
 
 
 def _run_run(ns):
     run, cov = answer(ns, "run"), answer(ns, "coverage")
-    return {"config": {k: getattr(run.config, k, None) for k in _SPEC},
-            "mine": isinstance(run.objective, ns["MyWGAN"]) and isinstance(run.lipschitz, ns["MyClipping"]),
-            "iteration": int(run.iteration), "samples": run.sample(2500, seed=1),
-            "coverage": {"modes": cov.modes, "high_quality": cov.high_quality}}  # fmt: skip
+    return {
+        "config": {k: getattr(run.config, k, None) for k in _SPEC},
+        "mine": isinstance(run.objective, ns["MyWGAN"])
+        and isinstance(run.lipschitz, ns["MyClipping"]),
+        "iteration": int(run.iteration),
+        "samples": run.sample(2500, seed=1),
+        "coverage": {"modes": cov.modes, "high_quality": cov.high_quality},
+    }
 
 
 def _check_config(got):
     need(isinstance(got, dict) and isinstance(got.get("config"), dict), "run.config")
     for k, v in _SPEC.items():
         g = got["config"].get(k)
-        ok = math.isclose(g, v, rel_tol=1e-9) if isinstance(v, float) and isinstance(g, float) else g == v
+        ok = (
+            math.isclose(g, v, rel_tol=1e-9)
+            if isinstance(v, float) and isinstance(g, float)
+            else g == v
+        )
         need(ok, f"config.{k}", v, g)
 
 
@@ -147,30 +185,66 @@ def _check_mine(got):
 
 def _check_coverage(got):
     import torch
+
     from wganlib.metrics import mode_coverage
     from wganlib.toy import centers, mode_std
 
     x = as_tensor(got.get("samples"), (2500, 2), "run.sample(2500, seed=1)")
-    ref = mode_coverage(x.to(torch.float32), centers("8gaussians"), mode_std("8gaussians"), threshold=10)
+    ref = mode_coverage(
+        x.to(torch.float32), centers("8gaussians"), mode_std("8gaussians"), threshold=10
+    )
     cov = got.get("coverage") or {}
-    need(cov.get("modes") == ref.modes, "coverage.modes of 2500 samples (seed 1), threshold 10",
-         ref.modes, cov.get("modes"))  # fmt: skip
+    need(
+        cov.get("modes") == ref.modes,
+        "coverage.modes of 2500 samples (seed 1), threshold 10",
+        ref.modes,
+        cov.get("modes"),
+    )
     close(as_float(cov.get("high_quality")), ref.high_quality, "coverage.high_quality", atol=1e-6)
 
 
 CASES = [
-    Case("q1", "critic_loss([1, 2], [0, 0]) (public)", 0.25, lambda ns: answer(ns, "critic_loss")(
-        __import__("torch").tensor([1.0, 2.0]), __import__("torch").tensor([0.0, 0.0])),
-        _check_public_critic, public=True),  # fmt: skip
-    Case("q1", "random scores, unequal batches", 1.0, _run_loss("critic_loss", True), _check_loss(True)),
+    Case(
+        "q1",
+        "critic_loss([1, 2], [0, 0]) (public)",
+        0.25,
+        lambda ns: answer(ns, "critic_loss")(
+            __import__("torch").tensor([1.0, 2.0]), __import__("torch").tensor([0.0, 0.0])
+        ),
+        _check_public_critic,
+        public=True,
+    ),
+    Case(
+        "q1",
+        "random scores, unequal batches",
+        1.0,
+        _run_loss("critic_loss", True),
+        _check_loss(True),
+    ),
     Case("q1", "gradient signs", 0.75, _run_grad("critic_loss", True), _check_grad(True)),
-    Case("q2", "generator_loss([1, 3]) (public)", 0.25, lambda ns: answer(ns, "generator_loss")(
-        __import__("torch").tensor([1.0, 3.0])), _check_public_gen, public=True),  # fmt: skip
+    Case(
+        "q2",
+        "generator_loss([1, 3]) (public)",
+        0.25,
+        lambda ns: answer(ns, "generator_loss")(__import__("torch").tensor([1.0, 3.0])),
+        _check_public_gen,
+        public=True,
+    ),
     Case("q2", "random scores", 1.0, _run_loss("generator_loss", False), _check_loss(False)),
     Case("q2", "gradient sign", 0.75, _run_grad("generator_loss", False), _check_grad(False)),
-    Case("q3", "a 3x2 layer (public)", 0.25, _run_clip_public, lambda got: close(
-        got, __import__("torch").tensor([[0.01, -0.01, 0.001], [0.01, -0.003, 0.01]]),
-        "clip_(layer, 0.01)", atol=1e-7), public=True),  # fmt: skip
+    Case(
+        "q3",
+        "a 3x2 layer (public)",
+        0.25,
+        _run_clip_public,
+        lambda got: close(
+            got,
+            __import__("torch").tensor([[0.01, -0.01, 0.001], [0.01, -0.003, 0.01]]),
+            "clip_(layer, 0.01)",
+            atol=1e-7,
+        ),
+        public=True,
+    ),
     Case("q3", "every parameter of an MLP", 1.0, _run_clip, _check_clip_values),
     Case("q3", "in place, returns nothing", 0.75, _run_clip, _check_clip_in_place),
     Case("q4", "the run's configuration", 1.5, _run_run, _check_config),
@@ -178,4 +252,6 @@ CASES = [
     Case("q4", "coverage measured as specified", 2.0, _run_run, _check_coverage),
 ]
 
-assert all(math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items())
+assert all(
+    math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items()
+)

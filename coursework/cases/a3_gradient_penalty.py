@@ -40,6 +40,7 @@ def _quadratic():
 
 def _mlp(seed):
     import torch
+
     from wganlib.models import MLPCritic
 
     with torch.random.fork_rng(devices=[]):
@@ -76,8 +77,10 @@ def _check_images(got):
     t = (x.detach().double() - fake.double()) / (real.double() - fake.double())
     need(bool(torch.all((t > -1e-4) & (t < 1 + 1e-4))), "each point between real and fake")
     per_example = t.flatten(start_dim=1)
-    need(bool((per_example - per_example[:, :1]).abs().max() < 1e-3),
-         "one t per example (the same for every channel and pixel)")  # fmt: skip
+    need(
+        bool((per_example - per_example[:, :1]).abs().max() < 1e-3),
+        "one t per example (the same for every channel and pixel)",
+    )
 
 
 def _run_detached(ns):
@@ -91,8 +94,12 @@ def _run_detached(ns):
 
 
 def _check_detached(got):
-    need(isinstance(got, dict) and got.get("requires_grad") is False and got.get("has_graph") is False,
-         "the result is detached from real and fake (no graph back to the generator)")  # fmt: skip
+    need(
+        isinstance(got, dict)
+        and got.get("requires_grad") is False
+        and got.get("has_graph") is False,
+        "the result is detached from real and fake (no graph back to the generator)",
+    )
 
 
 def _run_uniform(ns):
@@ -114,15 +121,19 @@ def _check_uniform(got):
     a, b = (as_tensor(x, (4000, 2), "interpolate of (4000, 2)") for x in got)
     need(a.dtype == torch.float64, "keeps the inputs' dtype", "torch.float64", str(a.dtype))
     t = a[:, 0]
-    need(abs(t.mean().item() - 0.5) < 0.03 and abs(t.var().item() - 1 / 12) < 0.01,
-         "t ~ U[0, 1] (mean 1/2, variance 1/12)")  # fmt: skip
+    need(
+        abs(t.mean().item() - 0.5) < 0.03 and abs(t.var().item() - 1 / 12) < 0.01,
+        "t ~ U[0, 1] (mean 1/2, variance 1/12)",
+    )
     need(torch.equal(a, b), "draws t from the generator given (not the global random state)")
 
 
 def _run_public_interp(ns):
     import torch
 
-    return answer(ns, "interpolate")(torch.ones(4, 2), torch.zeros(4, 2), torch.Generator().manual_seed(0))
+    return answer(ns, "interpolate")(
+        torch.ones(4, 2), torch.zeros(4, 2), torch.Generator().manual_seed(0)
+    )
 
 
 def _check_public_interp(got):
@@ -164,12 +175,24 @@ def _check_value(value, what, tol=1e-4):
 def _check_library(make_critic, seed, shape, one_sided, scale, gen_seed, what):
     def check(got):
         import torch
+
         from wganlib.lipschitz import gradient_penalty
 
         real, fake = _pair(seed, shape, scale)
-        ref = gradient_penalty(make_critic(), real, fake, generator=torch.Generator().manual_seed(gen_seed),
-                               one_sided=bool(one_sided))  # fmt: skip
-        close(as_tensor(got, (), "the penalty (a 0-dim tensor)"), ref.detach(), what, rtol=1e-4, atol=1e-6)
+        ref = gradient_penalty(
+            make_critic(),
+            real,
+            fake,
+            generator=torch.Generator().manual_seed(gen_seed),
+            one_sided=bool(one_sided),
+        )
+        close(
+            as_tensor(got, (), "the penalty (a 0-dim tensor)"),
+            ref.detach(),
+            what,
+            rtol=1e-4,
+            atol=1e-6,
+        )
 
     return check
 
@@ -205,41 +228,104 @@ _QUAD = (_quadratic, 8, (64, 2), 1.5, 9)  # critic, seed, shape, scale, generato
 
 
 def _check_straddle(got):
-    _check_library(_QUAD[0], _QUAD[1], _QUAD[2], True, _QUAD[3], _QUAD[4],
-                   "one-sided penalty of a critic with gradient norms above and below 1")(got)  # fmt: skip
+    _check_library(
+        _QUAD[0],
+        _QUAD[1],
+        _QUAD[2],
+        True,
+        _QUAD[3],
+        _QUAD[4],
+        "one-sided penalty of a critic with gradient norms above and below 1",
+    )(got)
 
 
 CASES = [
-    Case("q1", "points (4, 2) (public)", 0.25, _run_public_interp, _check_public_interp, public=True),
+    Case(
+        "q1", "points (4, 2) (public)", 0.25, _run_public_interp, _check_public_interp, public=True
+    ),
     Case("q1", "images: one t per example", 1.0, _run_images, _check_images),
     Case("q1", "detached inputs", 0.75, _run_detached, _check_detached),
     Case("q1", "t uniform, drawn from the generator", 1.0, _run_uniform, _check_uniform),
-    Case("q2", "linear critic on points, |a| = 2 (public)", 0.25,
-         _run_gp(lambda: _linear([1.2, 1.6]), 0, (8, 2)), _check_value(1.0, "(|a| - 1)^2 = 1"),
-         public=True),  # fmt: skip
-    Case("q2", "2-D features per example: norm over both", 1.0,
-         _run_gp(lambda: _linear(_grid_a()), 1, (5, 2, 3)),
-         _check_value(4.0, "(3 - 1)^2 for |a| = 3 over all non-batch dimensions")),  # fmt: skip
-    Case("q2", "images: norm over channels, height, width", 0.5,
-         _run_gp(lambda: _linear(_image_a()), 2, (5, 3, 2, 2)),
-         _check_value(4.0, "(3 - 1)^2 for |a| = 3 over C, H, W")),  # fmt: skip
-    Case("q2", "differentiable (create_graph=True)", 1.0, _run_backward,
-         lambda got: close(got, __import__("torch").tensor([-0.6, -0.8]),
-                           "d penalty / d a for |a| = 0.5", atol=1e-5)),  # fmt: skip
-    Case("q2", "an MLP critic, against the library", 1.25,
-         _run_gp(lambda: _mlp(0), 5, (64, 2), None, 1.0, 6),
-         _check_library(lambda: _mlp(0), 5, (64, 2), False, 1.0, 6, "penalty of an MLP critic")),
-    Case("q3", "|a| = 0.5: nothing to penalise (public)", 0.25,
-         _run_gp(lambda: _linear([0.3, 0.4]), 3, (8, 2), True), _check_value(0.0, "one-sided, |a| < 1", 1e-7),
-         public=True),  # fmt: skip
-    Case("q3", "|a| = 3: (3 - 1)^2", 0.75, _run_gp(lambda: _linear([1.8, 2.4]), 4, (8, 2), True),
-         _check_value(4.0, "one-sided, |a| = 3")),  # fmt: skip
-    Case("q3", "gradient norms above and below 1", 1.25,
-         _run_gp(_QUAD[0], _QUAD[1], _QUAD[2], True, _QUAD[3], _QUAD[4]), _check_straddle),
-    Case("q3", "two-sided by default on the same critic", 0.75,
-         _run_gp(_QUAD[0], _QUAD[1], _QUAD[2], None, _QUAD[3], _QUAD[4]),
-         _check_library(_QUAD[0], _QUAD[1], _QUAD[2], False, _QUAD[3], _QUAD[4],
-                        "two-sided penalty (one_sided left at its default)")),  # fmt: skip
+    Case(
+        "q2",
+        "linear critic on points, |a| = 2 (public)",
+        0.25,
+        _run_gp(lambda: _linear([1.2, 1.6]), 0, (8, 2)),
+        _check_value(1.0, "(|a| - 1)^2 = 1"),
+        public=True,
+    ),
+    Case(
+        "q2",
+        "2-D features per example: norm over both",
+        1.0,
+        _run_gp(lambda: _linear(_grid_a()), 1, (5, 2, 3)),
+        _check_value(4.0, "(3 - 1)^2 for |a| = 3 over all non-batch dimensions"),
+    ),
+    Case(
+        "q2",
+        "images: norm over channels, height, width",
+        0.5,
+        _run_gp(lambda: _linear(_image_a()), 2, (5, 3, 2, 2)),
+        _check_value(4.0, "(3 - 1)^2 for |a| = 3 over C, H, W"),
+    ),
+    Case(
+        "q2",
+        "differentiable (create_graph=True)",
+        1.0,
+        _run_backward,
+        lambda got: close(
+            got,
+            __import__("torch").tensor([-0.6, -0.8]),
+            "d penalty / d a for |a| = 0.5",
+            atol=1e-5,
+        ),
+    ),
+    Case(
+        "q2",
+        "an MLP critic, against the library",
+        1.25,
+        _run_gp(lambda: _mlp(0), 5, (64, 2), None, 1.0, 6),
+        _check_library(lambda: _mlp(0), 5, (64, 2), False, 1.0, 6, "penalty of an MLP critic"),
+    ),
+    Case(
+        "q3",
+        "|a| = 0.5: nothing to penalise (public)",
+        0.25,
+        _run_gp(lambda: _linear([0.3, 0.4]), 3, (8, 2), True),
+        _check_value(0.0, "one-sided, |a| < 1", 1e-7),
+        public=True,
+    ),
+    Case(
+        "q3",
+        "|a| = 3: (3 - 1)^2",
+        0.75,
+        _run_gp(lambda: _linear([1.8, 2.4]), 4, (8, 2), True),
+        _check_value(4.0, "one-sided, |a| = 3"),
+    ),
+    Case(
+        "q3",
+        "gradient norms above and below 1",
+        1.25,
+        _run_gp(_QUAD[0], _QUAD[1], _QUAD[2], True, _QUAD[3], _QUAD[4]),
+        _check_straddle,
+    ),
+    Case(
+        "q3",
+        "two-sided by default on the same critic",
+        0.75,
+        _run_gp(_QUAD[0], _QUAD[1], _QUAD[2], None, _QUAD[3], _QUAD[4]),
+        _check_library(
+            _QUAD[0],
+            _QUAD[1],
+            _QUAD[2],
+            False,
+            _QUAD[3],
+            _QUAD[4],
+            "two-sided penalty (one_sided left at its default)",
+        ),
+    ),
 ]
 
-assert all(math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items())
+assert all(
+    math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items()
+)

@@ -13,6 +13,7 @@ CHECKED_NAMES = ("rank_correlation", "spearmanr")
 
 def _real(seed):
     import torch
+
     from wganlib.toy import sample
 
     return sample("8gaussians", 256, generator=torch.Generator().manual_seed(seed))
@@ -33,13 +34,19 @@ def _run_estimate(seed, shift=None, scale=None, est_seed=0):
 def _check_estimate(seed, shift=None, scale=None, tol=0.15):
     def check(got):
         import torch
+
         from wganlib.distances import exact_w1
 
         real = _real(seed)
         fake = real + torch.tensor(shift) if shift is not None else real * scale
         w1 = math.hypot(*shift) if shift is not None else exact_w1(real, fake)
-        close(as_float(got), w1, f"the trained critic's estimate against the exact W1 ({w1:.3f})",
-              rtol=0.0, atol=tol)  # fmt: skip
+        close(
+            as_float(got),
+            w1,
+            f"the trained critic's estimate against the exact W1 ({w1:.3f})",
+            rtol=0.0,
+            atol=tol,
+        )
 
     return check
 
@@ -60,13 +67,19 @@ def _run_repeat(ns):
 
 def _check_repeat(got):
     need(isinstance(got, dict) and isinstance(got.get("a"), float), "returns a Python float")
-    need(got["a"] == got.get("b"), "the same seed gives the same estimate (a fresh critic each call)",
-         got["a"], got.get("b"))  # fmt: skip
+    need(
+        got["a"] == got.get("b"),
+        "the same seed gives the same estimate (a fresh critic each call)",
+        got["a"],
+        got.get("b"),
+    )
 
 
 def _check_rng(got):
-    need(isinstance(got, dict) and got.get("rng_untouched") is True,
-         "leaves the global random state alone")  # fmt: skip
+    need(
+        isinstance(got, dict) and got.get("rng_untouched") is True,
+        "leaves the global random state alone",
+    )
 
 
 # q2: estimate_curve with a stand-in critic_estimate -------------------------------------------
@@ -80,8 +93,10 @@ def _snapshots():
 
     g = torch.Generator().manual_seed(11)
     real = _real(12)
-    return [real * s + torch.randn(256, 2, generator=g) * 0.1 + 0.3 * k for k, s in
-            enumerate((0.2, 0.6, 1.0))], real  # fmt: skip
+    return [
+        real * s + torch.randn(256, 2, generator=g) * 0.1 + 0.3 * k
+        for k, s in enumerate((0.2, 0.6, 1.0))
+    ], real
 
 
 def _run_curve(ns):
@@ -91,11 +106,17 @@ def _run_curve(ns):
 
 
 def _curve_parts(got):
-    need(isinstance(got, tuple) and len(got) == 2, "returns (w1_exact, estimates)", "a 2-tuple",
-         type(got).__name__)  # fmt: skip
+    need(
+        isinstance(got, tuple) and len(got) == 2,
+        "returns (w1_exact, estimates)",
+        "a 2-tuple",
+        type(got).__name__,
+    )
     w1, est = got
-    need(isinstance(w1, list) and isinstance(est, list) and len(w1) == len(est) == 3,
-         "two lists, one value per snapshot")  # fmt: skip
+    need(
+        isinstance(w1, list) and isinstance(est, list) and len(w1) == len(est) == 3,
+        "two lists, one value per snapshot",
+    )
     return w1, est
 
 
@@ -142,22 +163,56 @@ def _check_spearman(kind, what):
 
 
 CASES = [
-    Case("q1", "a translation by (0.5, 0) (public)", 0.25, _run_estimate(1, shift=[0.5, 0.0]),
-         _check_estimate(1, shift=[0.5, 0.0]), public=True),  # fmt: skip
-    Case("q1", "a translation by (0, -1)", 1.25, _run_estimate(2, shift=[0.0, -1.0], est_seed=3),
-         _check_estimate(2, shift=[0.0, -1.0])),  # fmt: skip
-    Case("q1", "a contraction (not a translation)", 1.5, _run_estimate(3, scale=0.5, est_seed=1),
-         _check_estimate(3, scale=0.5)),  # fmt: skip
+    Case(
+        "q1",
+        "a translation by (0.5, 0) (public)",
+        0.25,
+        _run_estimate(1, shift=[0.5, 0.0]),
+        _check_estimate(1, shift=[0.5, 0.0]),
+        public=True,
+    ),
+    Case(
+        "q1",
+        "a translation by (0, -1)",
+        1.25,
+        _run_estimate(2, shift=[0.0, -1.0], est_seed=3),
+        _check_estimate(2, shift=[0.0, -1.0]),
+    ),
+    Case(
+        "q1",
+        "a contraction (not a translation)",
+        1.5,
+        _run_estimate(3, scale=0.5, est_seed=1),
+        _check_estimate(3, scale=0.5),
+    ),
     Case("q1", "reproducible from its seed", 0.5, _run_repeat, _check_repeat),
     Case("q1", "global random state untouched", 0.5, _run_repeat, _check_rng),
     Case("q2", "exact W1 of each snapshot", 1.5, _run_curve, _check_curve_w1),
     Case("q2", "one estimate per snapshot, in order", 1.5, _run_curve, _check_curve_est),
-    Case("q3", "a decreasing sequence (public)", 0.25, _run_spearman("decreasing"),
-         _check_spearman("decreasing", "spearman of a decreasing pair"), public=True),  # fmt: skip
-    Case("q3", "random lists", 1.25, _run_spearman("random"),
-         _check_spearman("random", "Spearman correlation of two random lists")),  # fmt: skip
-    Case("q3", "ties (average ranks)", 1.5, _run_spearman("ties"),
-         _check_spearman("ties", "Spearman correlation with ties")),  # fmt: skip
+    Case(
+        "q3",
+        "a decreasing sequence (public)",
+        0.25,
+        _run_spearman("decreasing"),
+        _check_spearman("decreasing", "spearman of a decreasing pair"),
+        public=True,
+    ),
+    Case(
+        "q3",
+        "random lists",
+        1.25,
+        _run_spearman("random"),
+        _check_spearman("random", "Spearman correlation of two random lists"),
+    ),
+    Case(
+        "q3",
+        "ties (average ranks)",
+        1.5,
+        _run_spearman("ties"),
+        _check_spearman("ties", "Spearman correlation with ties"),
+    ),
 ]
 
-assert all(math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items())
+assert all(
+    math.isclose(sum(c.points for c in CASES if c.question == q), p) for q, p in QUESTIONS.items()
+)
