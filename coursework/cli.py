@@ -77,11 +77,13 @@ def build(
     *,
     jobs: int = 1,
     wheel: bool = True,
+    run_public_tests: bool = True,
 ) -> dict[str, Any]:
     """Generate the student notebooks (and the student's wheel); returns the manifest.
 
-    Raises ``RuntimeError`` (with otter's output) when a public test fails against the solutions,
-    or when a master's questions differ from its graded cases'.
+    Raises ``RuntimeError`` (with otter's output) when a public test fails against the solutions
+    (``run_public_tests=False`` skips that run of every solution notebook), or when a master's
+    questions differ from its graded cases'.
     """
     out = Path(out).resolve()
     names = only or assignments()
@@ -91,7 +93,13 @@ def build(
     for sub in ("student", "solutions"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        built = dict(zip(names, pool.map(lambda name: _build_one(out, name), names), strict=True))
+        built = dict(
+            zip(
+                names,
+                pool.map(lambda name: _build_one(out, name, run_public_tests), names),
+                strict=True,
+            )
+        )
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest.update(built)
@@ -102,7 +110,7 @@ def build(
     return manifest
 
 
-def _build_one(out: Path, name: str) -> dict[str, Any]:
+def _build_one(out: Path, name: str, run_public_tests: bool = True) -> dict[str, Any]:
     cases = load(name)
     master_text = (MASTERS / f"{name}.md").read_text()
     in_master = re.findall(r"^name: (q\d+)$", master_text, flags=re.M)
@@ -115,6 +123,8 @@ def _build_one(out: Path, name: str) -> dict[str, Any]:
     work.mkdir(parents=True)
     master = work / f"{name}.ipynb"
     _run([_bin("jupytext"), "--to", "ipynb", "-q", str(MASTERS / f"{name}.md"), "-o", str(master)])
+    if not run_public_tests:
+        master.write_text(master.read_text().replace("run_tests: true", "run_tests: false"))
     _run([_bin("otter"), "assign", "--no-pdfs", str(master), str(work / "dist")], cwd=work)
     dist = work / "dist"
     shutil.copy(dist / "student" / f"{name}.ipynb", out / "student" / f"{name}.ipynb")

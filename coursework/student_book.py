@@ -51,6 +51,8 @@ def student_toc(toc: dict, drop: tuple[str, ...] = INSTRUCTOR_PAGES) -> dict:
     if "parts" in toc:
         parts = [dict(p, chapters=keep(p.get("chapters", []))) for p in toc["parts"]]
         toc["parts"] = [p for p in parts if p["chapters"]]
+        if not toc["parts"]:
+            del toc["parts"]
     for key in ("chapters", "sections"):
         if key in toc:
             toc[key] = keep(toc[key])

@@ -178,6 +178,11 @@ def _check_config(got):
         need(ok, f"config.{k}", v, g)
 
 
+def _check_public_run(got):
+    need(isinstance(got, dict) and isinstance(got.get("coverage"), dict), "run and coverage exist")
+    need(isinstance(got["coverage"].get("modes"), int), "coverage.modes is a number of modes")
+
+
 def _check_mine(got):
     need(got.get("mine") is True, "trained with train_with_my_functions (MyWGAN, MyClipping)")
     need(got.get("iteration", 0) >= _SPEC["iterations"], "the run finished its iterations")
@@ -248,7 +253,8 @@ CASES = [
     Case("q3", "every parameter of an MLP", 1.0, _run_clip, _check_clip_values),
     Case("q3", "in place, returns nothing", 0.75, _run_clip, _check_clip_in_place),
     Case("q4", "the run's configuration", 1.5, _run_run, _check_config),
-    Case("q4", "trained with your functions", 0.5, _run_run, _check_mine),
+    Case("q4", "run and coverage exist (public)", 0.25, _run_run, _check_public_run, public=True),
+    Case("q4", "trained with your functions", 0.25, _run_run, _check_mine),
     Case("q4", "coverage measured as specified", 2.0, _run_run, _check_coverage),
 ]
 
