@@ -32,6 +32,7 @@ def _zero(assignment: str, message: str, seconds: float = 0.0) -> dict[str, Any]
         "cell_errors": [],
         "message": message,
         "seconds": seconds,
+        "sandbox_cpu_s": None,
         "flags": [],
     }
 
@@ -50,9 +51,9 @@ def _verdict(case, passed: bool, why: str = "", expected: Any = None, got: Any =
     }
 
 
-def _parse(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool, bool]:
+def _parse(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool, float | None]:
     outputs: dict[str, Any] = {}
-    cell_errors, notebook_done, cases_done = [], False, False
+    cell_errors, notebook_done, cpu = [], False, None
     for line in text.splitlines():
         try:
             record = json.loads(line)
@@ -71,8 +72,9 @@ def _parse(text: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool, bool]
                 }
             )
         notebook_done |= record.get("notebook") == "done"
-        cases_done |= record.get("cases") == "done"
-    return outputs, cell_errors, notebook_done, cases_done
+        if record.get("cases") == "done":
+            cpu = record.get("cpu_s")
+    return outputs, cell_errors, notebook_done, cpu if isinstance(cpu, (int, float)) else None
 
 
 def _show(x: Any) -> str:
@@ -108,7 +110,7 @@ def grade_notebook(
     except (OSError, ValueError, UnicodeDecodeError) as err:
         return _zero(assignment, f"not a readable notebook ({err}): 0 points")
     run = run_in_sandbox(assignment, text, timeout=timeout, hide=hide)
-    outputs, cell_errors, notebook_done, _ = _parse(run.results)
+    outputs, cell_errors, notebook_done, sandbox_cpu = _parse(run.results)
     verdicts, scores = [], {q: 0.0 for q in module.QUESTIONS}
     for case in module.CASES:
         record = outputs.get(case.key)
@@ -156,6 +158,7 @@ def grade_notebook(
         "cell_errors": cell_errors,
         "message": "; ".join(notes),
         "seconds": time.perf_counter() - start,
+        "sandbox_cpu_s": sandbox_cpu,
         "flags": flags,
     }
 

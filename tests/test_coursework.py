@@ -153,7 +153,7 @@ def graded(built, tmp_path_factory):
                 time.perf_counter() - loop_start,
             )
         )
-        table = grade(subs, csv_path, build_dir=out, timeout=600, jobs=2)
+        table = grade(subs, csv_path, build_dir=out, timeout=1800, jobs=2)
         loop_table, loop_seconds = loop_rows.result()
     print(f"grading {len(table)} students + loop: {time.perf_counter() - start:.1f} s")
     after = {**_digest(out), **{k: v for k, v in _digest(subs).items()}}
