@@ -128,7 +128,11 @@ def grade_notebook(
         try:
             case.check(values.decode(record.get("value")))
         except Mismatch as m:
-            exp, got = (_show(m.expected), _show(m.got)) if case.public else (None, None)
+            exp, got = (
+                (_show(m.expected), _show(m.got))
+                if case.public and m.expected is not None
+                else (None, None)
+            )
             verdicts.append(_verdict(case, False, m.what, exp, got))
             continue
         except Exception as err:  # noqa: BLE001 (an odd value the check could not handle)
