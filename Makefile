@@ -15,7 +15,7 @@ TORCH  := torch==2.13.0
 book: $(STAMP)
 	$(BIN)/jupyter-book build --warningiserror --keep-going .
 
-test: book chromium
+test: book chromium bubblewrap
 	$(BIN)/ruff check wganlib tests benchmarks coursework
 	$(BIN)/python -m pytest -q
 
@@ -36,6 +36,14 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
+# Debian's bubblewrap: the coursework grader runs every submission in a bwrap sandbox.
+.PHONY: bubblewrap
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "Installing Debian's bubblewrap package for the coursework grader's sandbox"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q bubblewrap; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check wganlib tests benchmarks coursework
 	$(BIN)/ruff format --check wganlib tests benchmarks coursework
@@ -49,7 +57,7 @@ clean:
 # Coursework: student notebooks + autograder archives (coursework/_build), and the student
 # edition of the book (the same HTML without exercise solutions, in _build/student/_build/html).
 .PHONY: coursework student-book
-coursework: $(STAMP)
+coursework: $(STAMP) bubblewrap
 	$(BIN)/python -m coursework build --jobs 2
 
 student-book: $(STAMP)

@@ -1,8 +1,11 @@
-"""Autograded coursework for "WGAN, the book" (otter-grader): build, grade, measure.
+"""Autograded coursework for "WGAN, the book": build, grade (sandboxed), measure.
 
 ``python -m coursework build`` turns the MyST masters in ``coursework/masters`` into student
-notebooks and autograder archives; ``python -m coursework grade SUBMISSIONS --out scores.csv``
-grades a folder of submitted notebooks into one table; see :mod:`coursework.cli`.
+notebooks (otter-grader's ``otter assign``); ``python -m coursework grade SUBMISSIONS --out
+scores.csv`` runs each submission in a bubblewrap sandbox (:mod:`coursework.sandbox`,
+:mod:`coursework.worker`) and checks its answers outside it against the graded cases of
+:mod:`coursework.cases` (:mod:`coursework.grading`), into one table and one feedback file per
+notebook (:mod:`coursework.gradebook`); see :mod:`coursework.cli`.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ Why not sphinx-exercise's ``hide_solutions: True``: it drops the ``{solution-sta
 but leaves the content between ``{solution-start}`` and ``{solution-end}`` (the gated solutions the
 book uses) in the page. This extension removes whole solution nodes after sphinx-exercise has
 merged each gated solution into one node, so nothing of a solution is left.
+
+Also left out: the instructor pages (``INSTRUCTOR_PAGES``, dropped from a copy of ``_toc.yml``)
+and the page sources (``html_copy_source: False``: no ``_sources/`` folder, whose Markdown would
+hold every solution, and no "download source" link to it).
 """
 
 from __future__ import annotations
@@ -21,7 +25,38 @@ from pathlib import Path
 from docutils import nodes
 from sphinx.transforms import SphinxTransform
 
-__all__ = ["RemoveSolutions", "build_student_book", "setup"]
+__all__ = ["INSTRUCTOR_PAGES", "RemoveSolutions", "build_student_book", "setup", "student_toc"]
+
+INSTRUCTOR_PAGES = ("book/instructors",)
+
+
+def student_toc(toc: dict, drop: tuple[str, ...] = INSTRUCTOR_PAGES) -> dict:
+    """A copy of a jb-book table of contents without the ``drop`` pages (and emptied parts)."""
+
+    def keep(entries):
+        out = []
+        for entry in entries:
+            if entry.get("file") in drop:
+                continue
+            entry = dict(entry)
+            for key in ("sections", "chapters"):
+                if key in entry:
+                    entry[key] = keep(entry[key])
+            out.append(entry)
+        return out
+
+    toc = dict(toc)
+    if toc.get("root") in drop:
+        raise ValueError(f"the book's root page {toc['root']!r} is an instructor page")
+    if "parts" in toc:
+        parts = [dict(p, chapters=keep(p.get("chapters", []))) for p in toc["parts"]]
+        toc["parts"] = [p for p in parts if p["chapters"]]
+        if not toc["parts"]:
+            del toc["parts"]
+    for key in ("chapters", "sections"):
+        if key in toc:
+            toc[key] = keep(toc[key])
+    return toc
 
 
 class RemoveSolutions(SphinxTransform):
@@ -65,12 +100,31 @@ def build_student_book(root: str | Path = ".", out: str | Path | None = None) ->
         local[name] = str((root / path).resolve())
     local["student_book"] = str(Path(__file__).resolve().parent)
     sphinx["local_extensions"] = local
+    sphinx_config = sphinx.setdefault("config", {}) or {}
+    sphinx["config"] = sphinx_config
+    sphinx_config["html_copy_source"] = False  # _sources/*.md would hold the solutions
+    sphinx_config["html_show_sourcelink"] = False
     out.mkdir(parents=True, exist_ok=True)
     student_config = out / "_config_student.yml"
     student_config.write_text(yaml.safe_dump(config, sort_keys=False))
+    toc_path = root / "_toc.yml"
+    toc = student_toc(yaml.safe_load(toc_path.read_text()))
+    student_toc_path = out / "_toc_student.yml"
+    student_toc_path.write_text(yaml.safe_dump(toc, sort_keys=False))
     exe = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--config",
-           str(student_config), "--path-output", str(out), "-W", "--keep-going"]  # fmt: skip
+    cmd = [
+        str(exe) if exe.exists() else "jupyter-book",
+        "build",
+        str(root),
+        "--config",
+        str(student_config),
+        "--toc",
+        str(student_toc_path),
+        "--path-output",
+        str(out),
+        "-W",
+        "--keep-going",
+    ]
     subprocess.run(cmd, check=True)
     return out / "_build" / "html"
 
