@@ -40,6 +40,7 @@ __all__ = [
     "gradient_penalty",
     "apply_spectral_norm",
     "empirical_lipschitz",
+    "weight_max_abs",
     "LipschitzMethod",
     "NoConstraint",
     "WeightClipping",
@@ -160,6 +161,11 @@ def apply_spectral_norm(module: nn.Module, *, n_power_iterations: int = 1) -> nn
 
 
 # ---------------------------------------------------------------- measuring
+def weight_max_abs(params: list[torch.Tensor]) -> torch.Tensor:
+    """:math:`\\max_i |w_i|` over a list of parameters, as a 0-d tensor on their device."""
+    return torch.stack([p.detach().abs().max() for p in params]).max()
+
+
 def empirical_lipschitz(critic: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
     r"""A lower bound on the Lipschitz constant of ``critic``, from samples.
 

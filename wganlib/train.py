@@ -42,22 +42,23 @@ import numpy as np
 import torch
 
 from wganlib import distributed
-from wganlib.checkpoint import global_rng_state, load_checkpoint, save_checkpoint
-from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
-from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
-from wganlib.lipschitz import clipped_parameters
-from wganlib.objectives import get_objective
-from wganlib.precision import Precision
-from wganlib.sources import build_critic, build_data, build_generator, sample_prior
-from wganlib.steps import (
-    critic_step,
+from wganlib.build import (
+    build_critic,
+    build_data,
+    build_generator,
+    build_objective,
     critic_steps_at,
-    fit_critic,
-    generator_step,
     make_lipschitz,
     make_optimizer,
-    weight_max_abs,
 )
+from wganlib.checkpoint import global_rng_state, load_checkpoint, save_checkpoint
+from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
+from wganlib.critic_fit import fit_critic
+from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
+from wganlib.lipschitz import clipped_parameters, weight_max_abs
+from wganlib.precision import Precision
+from wganlib.sources import sample_prior
+from wganlib.steps import critic_step, generator_step
 
 __all__ = [
     "Run",
@@ -139,7 +140,7 @@ class Run:
         settings = optimizer_settings(config)
         self.opt_generator = make_optimizer(self.generator.parameters(), settings)
         self.opt_critic = make_optimizer(self.critic.parameters(), settings)
-        self.objective = get_objective(config.objective)
+        self.objective = build_objective(config)
         self.data = build_data(
             config, device=self.device, seed=seeds["data"],
             rank=self.dist.rank, world=self.dist.world_size,
