@@ -89,7 +89,10 @@ DEVICE_COLUMNS = (
     "generator_grad_norm",
     "weight_max_abs",  # clip: max |w| after any critic step of the iteration; else after the last
     "weight_at_bound",  # clip: fraction of clipped weights at +-c after the last step; else 0
+    "amp_skipped",  # optimiser steps skipped by the fp16 gradient scaler (overflow) this iteration
 )
+#: Gradient norms that are NaN/inf, without divergence, when their step was skipped (fp16).
+SKIPPABLE = ("critic_grad_norm", "generator_grad_norm")
 #: Fields that may differ between a checkpoint's config and the config that resumes it.
 RESUMABLE = ("name", "iterations", "log_every", "checkpoint_every", "device", "num_workers")
 RESUMABLE += ("sample_every", "swd_every", "swd_samples", "compile")
@@ -141,15 +144,14 @@ class Run:
         self.opt_generator = make_optimizer(self.generator.parameters(), settings)
         self.opt_critic = make_optimizer(self.critic.parameters(), settings)
         self.objective = build_objective(config)
-        self.data = build_data(
-            config, device=self.device, seed=seeds["data"],
-            rank=self.dist.rank, world=self.dist.world_size,
-        )  # fmt: skip
+        # the data source is built on first use (:attr:`data`): sampling needs no data on disk
+        self._data: Any = None
+        self._data_seed, self._data_state = seeds["data"], None
         self.noise_generator = torch.Generator(self.device).manual_seed(seeds["noise"])
         self.penalty_generator = torch.Generator(self.device).manual_seed(seeds["penalty"])
         self.iteration, self.critic_steps, self.wall_time = 0, 0, 0.0
         self.history = History(HOST_COLUMNS + DEVICE_COLUMNS)
-        self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+        self._recorder = self._new_recorder()
         bn = config.clip_batch_norm or config.lipschitz != "clip"
         self._clipped = [p for _, p in clipped_parameters(self.critic, include_batch_norm=bn)]
         # what the updates run through: DDP wrappers under torchrun, torch.compile on request
@@ -164,6 +166,35 @@ class Run:
     def create(cls, config: TrainConfig) -> Run:
         """A new run at iteration 0 (the same as ``Run(config)``)."""
         return cls(config)
+
+    def _new_recorder(self) -> Recorder:
+        return Recorder(
+            self.history, HOST_COLUMNS, DEVICE_COLUMNS, skip_column="amp_skipped",
+            skippable=SKIPPABLE,
+        )  # fmt: skip
+
+    @property
+    def data(self) -> Any:
+        """The data source (:mod:`wganlib.sources`), built from the config on first use.
+
+        A run that only samples (``load(...).sample(n)``) never builds it, so its training
+        data need not be on disk.
+        """
+        if self._data is None:
+            self._data = build_data(
+                self.config, device=self.device, seed=self._data_seed,
+                rank=self.dist.rank, world=self.dist.world_size,
+            )  # fmt: skip
+            if self._data_state is not None:
+                self._data.load_state_dict(self._data_state)
+                self._data_state = None
+        return self._data
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimiser steps skipped so far by the fp16 gradient scaler (``amp_skipped`` summed)."""
+        self.flush()
+        return int(np.nansum(self.history["amp_skipped"]))
 
     # --- sampling ------------------------------------------------------------------------
     def sample_real(self) -> torch.Tensor:
@@ -221,6 +252,7 @@ class Run:
         if checkpoint is not None and cfg.checkpoint_every:
             cbs.append(Callback(cfg.checkpoint_every, lambda run, _: run.save(checkpoint)))
         clip, b = cfg.lipschitz == "clip", cfg.batch_size * cfg.members  # rows of all members
+        _ = self.data  # build the data source now: a missing data set fails before training
         start = time.perf_counter() - self.wall_time
         while self.iteration < until:
             k = critic_steps_at(cfg, self.iteration)
@@ -252,7 +284,9 @@ class Run:
             previous, self.wall_time = self.wall_time, time.perf_counter() - start
             rate = k * cfg.batch_size * cfg.members / max(self.wall_time - previous, 1e-9)
             row = [step.estimate, step.loss, g_loss, step.penalty, step.grad_norm, g_norm, w_max]
-            row = torch.stack([*row, at_bound.to(w_max.dtype)]).float()
+            skipped = self.precision_critic.take_skipped(self.device)
+            skipped = skipped + self.precision_generator.take_skipped(self.device)
+            row = torch.stack([*row, at_bound.to(w_max.dtype), skipped.to(w_max.dtype)]).float()
             row = distributed.all_reduce_mean(row)  # the global batch's estimate (N processes)
             self._recorder.record((self.iteration, k, self.wall_time, rate), row)
             if self.iteration % cfg.log_every == 0:
@@ -290,7 +324,8 @@ class Run:
             "opt_generator": self.opt_generator.state_dict(),
             "opt_critic": self.opt_critic.state_dict(),
             "rng": {
-                "data": self.data.state_dict(),
+                "device_type": self.device.type,
+                "data": self.data.state_dict() if self._data_state is None else self._data_state,
                 "noise": self.noise_generator.get_state(),
                 "penalty": self.penalty_generator.get_state(),
                 "global": global_rng_state(),
@@ -308,13 +343,29 @@ class Run:
         self.critic.load_state_dict(state["critic"])
         self.opt_generator.load_state_dict(state["opt_generator"])
         self.opt_critic.load_state_dict(state["opt_critic"])
-        self.data.load_state_dict(state["rng"]["data"])
-        self.noise_generator.set_state(state["rng"]["noise"].cpu())
-        self.penalty_generator.set_state(state["rng"]["penalty"].cpu())
         self.iteration, self.critic_steps = int(state["iteration"]), int(state["critic_steps"])
+        rng = state["rng"]
+        saved_type = rng.get("device_type") or _state_device_type(rng["noise"])
+        data_state = dict(rng["data"])
+        if saved_type == self.device.type:
+            self.noise_generator.set_state(rng["noise"].cpu())
+            self.penalty_generator.set_state(rng["penalty"].cpu())
+        else:  # another kind of generator: re-seed each stream from its seed and the position
+            seeds = derive_seeds(self.config.seed)
+            for name, gen in (("noise", self.noise_generator), ("penalty", self.penalty_generator)):
+                gen.manual_seed(moved_seed(seeds[name], self.iteration))
+            if "rng" in data_state:  # a source drawing on the device (toys, noise images)
+                fresh = torch.Generator(self.device).manual_seed(
+                    moved_seed(seeds["data"], self.iteration)
+                )
+                data_state["rng"] = fresh.get_state()
+        self._data_state = data_state
+        if self._data is not None:
+            self._data.load_state_dict(data_state)
+            self._data_state = None
         self.wall_time = float(state["wall_time"])
-        self.history = History.from_state_dict(state["history"])
-        self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+        self.history = _with_columns(History.from_state_dict(state["history"]))
+        self._recorder = self._new_recorder()
         if "precision" in state:
             self.precision_critic.load_state_dict(state["precision"]["critic"])
             self.precision_generator.load_state_dict(state["precision"]["generator"])
@@ -332,6 +383,29 @@ class Run:
             self.flush()
         distributed.barrier()
         return path
+
+
+def moved_seed(stream_seed: int, iteration: int) -> int:
+    """The seed of a stream re-seeded at ``iteration`` on another device type (see :func:`load`)."""
+    return int(np.random.SeedSequence([int(stream_seed), int(iteration)]).generate_state(1)[0])
+
+
+def _state_device_type(state: torch.Tensor) -> str:
+    """Device type of a saved generator state (checkpoints before ``device_type`` was stored):
+    a CUDA (Philox) state is 16 bytes (seed, offset), a CPU (Mersenne twister) one 5,056."""
+    return "cuda" if state.numel() == 16 else "cpu"
+
+
+def _with_columns(history: History) -> History:
+    """A history from an older checkpoint, with the columns added since (filled with 0)."""
+    columns = list(HOST_COLUMNS + DEVICE_COLUMNS)
+    if history.columns == columns:
+        return history
+    values = np.zeros((len(history), len(columns)))
+    for j, name in enumerate(columns):
+        if name in history.columns:
+            values[:, j] = history[name]
+    return History(columns, values)
 
 
 def train(
@@ -354,6 +428,17 @@ def load(
 
     ``overrides`` may change only :data:`RESUMABLE` fields (e.g. ``["iterations=2000"]``),
     ``device`` moves the run. Resuming on the CPU continues bit-identically.
+
+    Moving between device types (a GPU checkpoint loaded with ``device="cpu"``, or back).
+    The weights, optimiser states and the data position move as they are. The random streams
+    drawn on the device (the prior, the penalty's :math:`t`, toy and noise data) cannot: a CUDA
+    generator's state (a Philox seed and offset) means nothing to a CPU generator (a Mersenne
+    twister) and vice versa. Each such stream is re-seeded with :func:`moved_seed` of its own
+    seed (:func:`derive_seeds` of the stored ``config.seed``) and the stored generator
+    iteration, so the continuation is reproducible, but it draws other numbers than the run
+    would have drawn on its first device. On the same device type the states are restored
+    exactly. Sampling (``run.sample``) uses its own seed and is unaffected; it builds no data
+    source, so the training data need not be on disk.
     """
     state = load_checkpoint(path)
     saved = config_from_dict(state["config"])
