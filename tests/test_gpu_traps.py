@@ -169,7 +169,6 @@ def test_a_gan_defaults_to_no_lipschitz_method_and_one_discriminator_step(tmp_pa
 # --- SWD: ProGAN's protocol ---------------------------------------------------------------
 def test_swd_progan_protocol_keeps_the_finite_sample_floor():
     from wganlib.image_metrics import sliced_wasserstein
-
     from wganlib.images import digits_dataset
 
     d = digits_dataset(32).images
