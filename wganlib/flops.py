@@ -46,6 +46,7 @@ __all__ = ["FlopCount", "GPU_PEAKS", "iteration_flops", "estimate_hours", "matmu
 GPU_PEAKS: dict[str, dict[str, float]] = {
     "NVIDIA A100 80GB SXM": {"bf16": 312.0, "fp32": 19.5},
     "NVIDIA H100 SXM": {"bf16": 989.0, "fp32": 67.0},
+    "NVIDIA H200 SXM": {"bf16": 989.0, "fp32": 67.0},
     "NVIDIA L4": {"bf16": 121.0, "fp32": 30.3},
     "NVIDIA RTX 4090": {"bf16": 165.2, "fp32": 82.6},
 }

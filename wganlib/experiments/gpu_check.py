@@ -65,7 +65,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bf16_channels_last_compile": {"amp": "bf16", "channels_last": True, "compile": True},
 }
 ALL_VARIANTS = ("lsun_dcgan_wgan_clip", "lsun_dcgan_wgan_gp")
-#: Peak rates of the GPUs of this project's lender, when the device name is not in GPU_PEAKS.
 QUICK = {"ngf": 8, "ndf": 8, "width": 64, "batch_size": 8, "schedule": "constant"}
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
 
@@ -127,14 +126,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _model(name: str) -> str:
+    """The model token of a GPU name: the first word with a digit ('NVIDIA H200' -> 'H200')."""
+    words = name.replace("-", " ").split()
+    return next((w for w in words if any(ch.isdigit() for ch in w)), name)
+
+
 def _peaks(device: torch.device) -> dict[str, float] | None:
     from wganlib.flops import GPU_PEAKS
 
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
+    model = _model(torch.cuda.get_device_name(device))
     for key, peak in GPU_PEAKS.items():
-        if key in name or name in key or key.split()[1] in name.split():
+        if _model(key) == model:
             return {"name": key, **peak}
     return None
 
