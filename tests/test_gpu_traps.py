@@ -204,3 +204,19 @@ def test_builders_live_in_one_module_and_old_names_still_import():
     ]
     cfg = TrainConfig(objective="gan")
     assert build.build_objective(cfg).name == "gan" and build.make_lipschitz(cfg).name == "none"
+
+
+def test_train_command_counts_fp16_skips_in_its_summary(tmp_path, capsys):
+    from wganlib.cli import main
+    from wganlib.config import to_toml
+
+    toml = tmp_path / "fp16.toml"
+    toml.write_text(to_toml(_fp16_gp(iterations=2)), encoding="utf-8")
+    try:
+        status = main(["train", str(toml), "--out", str(tmp_path / "run"), "--quiet"])
+    except RuntimeError as err:
+        pytest.skip(f"fp16 autocast unsupported here: {err}")
+    out = capsys.readouterr().out
+    assert status == 0 and "optimiser steps skipped by the gradient scaler" in out
+    line = next(s for s in out.splitlines() if "skipped" in s)
+    assert int(line.split()[1]) >= 1

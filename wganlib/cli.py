@@ -206,6 +206,8 @@ def _train_process(args, info) -> int:
         return 0
     csv = run.history.to_csv(out / "history.csv")
     png = _write_samples(run, 2000 if cfg.is_toy else 64, 0, out / "samples.png")
+    if cfg.amp == "fp16":  # overflow skips of the gradient scaler: normal, not divergence
+        _say(f"fp16:       {run.skipped_steps} optimiser steps skipped by the gradient scaler")
     _say(
         f"trained {cfg.name}: {run.iteration} generator iterations",
         f"checkpoint: {ckpt}",

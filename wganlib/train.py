@@ -51,7 +51,12 @@ from wganlib.build import (
     make_lipschitz,
     make_optimizer,
 )
-from wganlib.checkpoint import global_rng_state, load_checkpoint, save_checkpoint
+from wganlib.checkpoint import (
+    check_finite,
+    global_rng_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
 from wganlib.critic_fit import fit_critic
 from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
@@ -378,7 +383,13 @@ class Run:
         """
         path = Path(path)
         if distributed.is_main_process():
-            save_checkpoint(path, self.state_dict())
+            state = self.state_dict()
+            # NaN/inf refused everywhere except in the history, whose rows the recorder checked
+            # (a skipped fp16 step's gradient norm is NaN there, by design)
+            check_finite(
+                {k: v for k, v in state.items() if k != "history"}, iteration=self.iteration
+            )
+            save_checkpoint(path, state, finite=False)
         else:
             self.flush()
         distributed.barrier()
