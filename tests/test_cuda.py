@@ -60,12 +60,6 @@ def test_amp_with_channels_last_trains_finite(amp):
     assert run.critic.main[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_compile_trains_with_clip_and_with_gp():
-    for kw in (dict(lipschitz="clip"), dict(lipschitz="gp", c_layer_norm=True)):
-        run = train(_image_cfg(compile=True, iterations=3, **kw))
-        assert np.isfinite(run.history["critic_estimate"]).all()
-
-
 def test_lsun_lmdb_on_cuda_with_workers(tmp_path):
     from wganlib.lsun import write_lsun_lmdb
 
@@ -86,3 +80,9 @@ def test_swd_on_cuda_matches_the_cpu():
     cpu = sliced_wasserstein(x, y, protocol="progan", num_directions=64)
     gpu = sliced_wasserstein(x.cuda(), y.cuda(), protocol="progan", num_directions=64)
     assert gpu.mean == pytest.approx(cpu.mean, rel=1e-3)
+
+
+def test_compile_trains_with_clip_and_with_gp():  # last: compiling takes the longest
+    for kw in (dict(lipschitz="clip"), dict(lipschitz="gp", c_layer_norm=True)):
+        run = train(_image_cfg(compile=True, iterations=3, **kw))
+        assert np.isfinite(run.history["critic_estimate"]).all()

@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "status": "not run" + (" (no CUDA device)" if not args.skip_tests else "")
         }
     else:
-        result["cuda_tests"] = _cuda_tests(timeout=max(60.0, 0.3 * args.budget_s))
+        result["cuda_tests"] = _cuda_tests(timeout=max(60.0, 0.35 * args.budget_s))
     say(f"CUDA tests: {result['cuda_tests'].get('summary', result['cuda_tests']['status'])}")
     with tempfile.TemporaryDirectory(prefix="wganlib_gpu_check_") as tmp:
         t = time.perf_counter()
