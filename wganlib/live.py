@@ -119,13 +119,17 @@ def _display(handle: Any, run: Any, out: Path) -> Any:
     """Show (or update) the live figure in IPython; returns the display handle (None outside)."""
     try:
         from IPython import get_ipython
-        from IPython.display import display
+        from IPython.display import Image, display
     except ImportError:
         return None
     if get_ipython() is None:
         return None
-    fig = live_figure(run, out)
+    import io
+
+    buf = io.BytesIO()  # a PNG, whatever matplotlib backend the notebook uses
+    live_figure(run, out).savefig(buf, format="png", dpi=80)
+    image = Image(data=buf.getvalue(), format="png")
     if handle is None:
-        return display(fig, display_id=True)
-    handle.update(fig)
+        return display(image, display_id=True)
+    handle.update(image)
     return handle
