@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch; the same pin installs normally from the package index elsewhere.
 TORCH  := torch==2.13.0
 
-.PHONY: book test env lint bench clean
+.PHONY: book test env lint bench clean gpu-wheels gpu-check
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build --warningiserror --keep-going .
@@ -62,3 +62,23 @@ coursework: $(STAMP) bubblewrap
 
 student-book: $(STAMP)
 	$(BIN)/python -m coursework.student_book --out _build/student
+
+# The GPU check (python -m wganlib.experiments.gpu_check; docs in its module docstring).
+# The GPU machine has Python 3.12 and torch but no package index: 'make gpu-wheels', run where
+# pip reaches one, downloads the wheels it lacks (POT, lmdb, ipywidgets and their dependencies
+# that it does not have) into the ignored folder .whl/; 'make gpu-check' there installs them with
+# pip --no-index into a temporary folder and runs the check (COMMIT=<sha> where .git is absent).
+GPU_WHEELS := POT==0.9.7.post1 lmdb==3.0.0 ipywidgets==8.1.9 comm==0.2.3 traitlets==5.16.1 \
+  widgetsnbextension==4.0.16 jupyterlab_widgets==3.0.17 ipython==9.18.1 \
+  ipython_pygments_lexers==1.1.1 jedi==0.20.1 parso==0.8.7 prompt_toolkit==3.0.53 \
+  wcwidth==0.9.4 pexpect==4.9.0 ptyprocess==0.7.0 stack-data==0.6.3 executing==2.3.0 \
+  asttokens==3.0.2 pure_eval==0.2.4 matplotlib-inline==0.2.2 decorator==5.2.1
+GPU_PLATFORMS := $(foreach p,manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
+  manylinux2014_x86_64 manylinux1_x86_64,--platform $(p))
+
+gpu-wheels:
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp $(GPU_PLATFORMS) -d .whl $(GPU_WHEELS)
+
+gpu-check:
+	$(PYTHON) -m wganlib.experiments.gpu_check --wheels .whl $(if $(COMMIT),--commit $(COMMIT))

@@ -12,10 +12,10 @@ the rest (``wganlib.distances``, ``wganlib.toy``, ``wganlib.models``, ``wganlib.
 from __future__ import annotations
 
 from wganlib.config import ConfigError, TrainConfig, load_config
+from wganlib.critic_fit import fit_critic
 from wganlib.distances import exact_w1, parallel_lines, w1_1d
 from wganlib.history import Callback, History, NonFiniteError
 from wganlib.metrics import mode_coverage
-from wganlib.steps import fit_critic
 from wganlib.train import Run, load, train
 
 __version__ = "0.1.0"

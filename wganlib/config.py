@@ -77,12 +77,14 @@ class TrainConfig:
         generator/critic pairs side by side as one batched net, :mod:`wganlib.ensemble`;
         ``batch_size`` is per member).
     Method
-        ``objective`` (wgan | gan | nsgan), ``lipschitz`` (clip | gp | lp | sn | none),
+        ``objective`` (wgan | gan | nsgan), ``lipschitz`` (clip | gp | lp | sn | none; default
+        ``auto``: clip for a WGAN, none for a GAN),
         ``clip_value`` (c), ``clip_when`` (after: the paper's Algorithm 1, the clamp follows each
         critic update; before: the official 2017 code, it precedes it), ``clip_batch_norm``
         (clamp batch-norm parameters too, as the official code does), ``gp_weight`` (lambda).
     Algorithm 1
-        ``iterations`` (generator iterations), ``n_critic``, ``schedule`` (constant | official:
+        ``iterations`` (generator iterations), ``n_critic`` (None: 5 for a WGAN, 1 for a GAN),
+        ``schedule`` (constant | official:
         100 critic steps while the generator iteration is < 25 or a multiple of 500),
         ``batch_size`` (m).
     Optimiser
@@ -132,14 +134,14 @@ class TrainConfig:
     members: int = 1
     # objective and Lipschitz method
     objective: str = "wgan"
-    lipschitz: str = "clip"
+    lipschitz: str = "auto"  # resolved in __post_init__: clip (wgan) or none (gan, nsgan)
     clip_value: float = 0.01
     clip_when: str = "after"
     clip_batch_norm: bool = True
     gp_weight: float = 10.0
     # Algorithm 1
     iterations: int = 1000
-    n_critic: int = 5
+    n_critic: int | None = None  # resolved in __post_init__: 5 (wgan) or 1 (gan, nsgan)
     schedule: str = "constant"
     batch_size: int = 64
     # optimiser
@@ -166,6 +168,7 @@ class TrainConfig:
     max_abs_estimate: float = 1e6
 
     def __post_init__(self) -> None:
+        _resolve_method_defaults(self)
         _validate(self)
 
     # --- conveniences -------------------------------------------------------------------
@@ -363,6 +366,21 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
         close = difflib.get_close_matches(value, allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConfigError(f"unknown {key} '{value}'{hint}; choose one of: {', '.join(allowed)}")
+
+
+def _resolve_method_defaults(c: TrainConfig) -> None:
+    """Fill ``lipschitz = "auto"`` and ``n_critic = None`` from the objective.
+
+    A WGAN gets weight clipping and 5 critic steps (Algorithm 1); a GAN or non-saturating GAN
+    gets no Lipschitz method and one discriminator step per generator step (Goodfellow et al.
+    2014), unless the config sets them. The resolved values are stored, so ``to_dict`` and a
+    checkpoint hold them (a later ``dataclasses.replace(objective=...)`` keeps them).
+    """
+    gan = c.objective in ("gan", "nsgan")
+    if c.lipschitz == "auto":
+        object.__setattr__(c, "lipschitz", "none" if gan else "clip")
+    if c.n_critic is None:
+        object.__setattr__(c, "n_critic", 1 if gan else 5)
 
 
 def _validate(c: TrainConfig) -> None:

@@ -28,10 +28,16 @@ import dataclasses
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from wganlib.build import (
+    build_critic,
+    build_generator,
+    build_objective,
+    data_shape,
+    make_lipschitz,
+    make_optimizer,
+)
 from wganlib.config import TrainConfig, optimizer_settings
-from wganlib.objectives import get_objective
-from wganlib.sources import build_critic, build_generator, data_shape
-from wganlib.steps import critic_step, generator_step, make_lipschitz, make_optimizer
+from wganlib.steps import critic_step, generator_step
 
 __all__ = ["FlopCount", "GPU_PEAKS", "iteration_flops", "estimate_hours", "matmul_flops_per_second"]
 
@@ -40,6 +46,7 @@ __all__ = ["FlopCount", "GPU_PEAKS", "iteration_flops", "estimate_hours", "matmu
 GPU_PEAKS: dict[str, dict[str, float]] = {
     "NVIDIA A100 80GB SXM": {"bf16": 312.0, "fp32": 19.5},
     "NVIDIA H100 SXM": {"bf16": 989.0, "fp32": 67.0},
+    "NVIDIA H200 SXM": {"bf16": 989.0, "fp32": 67.0},
     "NVIDIA L4": {"bf16": 121.0, "fp32": 30.3},
     "NVIDIA RTX 4090": {"bf16": 165.2, "fp32": 82.6},
 }
@@ -90,7 +97,7 @@ def iteration_flops(config: TrainConfig, *, n_critic: int | None = None) -> dict
     settings = optimizer_settings(cfg)
     opt_c = make_optimizer(critic.parameters(), settings)
     opt_g = make_optimizer(generator.parameters(), settings)
-    obj = get_objective(cfg.objective)
+    obj = build_objective(cfg)
     b, nz = cfg.batch_size, cfg.latent_dim
     real = torch.empty((b, *data_shape(cfg)), device="meta")
     counts = {}

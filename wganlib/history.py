@@ -154,14 +154,29 @@ class Recorder:
         Columns known on the host (e.g. ``iteration``, ``wall_time``).
     device_columns : sequence of str
         Columns computed on the device; :meth:`record` takes them as one stacked tensor.
+    skip_column : str, optional
+        A column that counts skipped optimiser steps (fp16 overflow, ``amp_skipped``). In a row
+        where it is positive, NaN/inf in the ``skippable`` columns (the gradient norms of the
+        skipped steps) is expected and not an error.
+    skippable : sequence of str
+        See ``skip_column``.
     """
 
     def __init__(
-        self, history: History, host_columns: Sequence[str], device_columns: Sequence[str]
+        self,
+        history: History,
+        host_columns: Sequence[str],
+        device_columns: Sequence[str],
+        *,
+        skip_column: str | None = None,
+        skippable: Sequence[str] = (),
     ) -> None:
         if history.columns != list(host_columns) + list(device_columns):
             raise ValueError("history columns must be host_columns + device_columns")
         self.history = history
+        cols = history.columns
+        self._skip = None if skip_column is None else cols.index(skip_column)
+        self._skippable = [cols.index(c) for c in skippable]
         self.host_columns, self.device_columns = list(host_columns), list(device_columns)
         self._host: list[Sequence[float]] = []
         self._device: list[torch.Tensor] = []
@@ -191,6 +206,9 @@ class Recorder:
         self._host, self._device = [], []
         self.history.append(rows)
         bad = ~np.isfinite(rows)
+        if self._skip is not None and self._skippable:
+            skipped = np.nan_to_num(rows[:, self._skip]) > 0  # (k,) rows with a skipped step
+            bad[np.ix_(skipped, self._skippable)] = False
         if bad.any():
             i, j = np.argwhere(bad)[0]
             it = int(rows[i, 0]) if self.host_columns[:1] == ["iteration"] else -1

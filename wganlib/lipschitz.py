@@ -41,7 +41,9 @@ __all__ = [
     "interpolates",
     "gradient_penalty",
     "apply_spectral_norm",
+    "refuse_batch_norm",
     "empirical_lipschitz",
+    "weight_max_abs",
     "LipschitzMethod",
     "NoConstraint",
     "WeightClipping",
@@ -61,6 +63,7 @@ NORM_LAYERS: tuple[type[nn.Module], ...] = (
     nn.LayerNorm,
     nn.GroupNorm,
 )
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 _SN_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 
 
@@ -168,6 +171,11 @@ def apply_spectral_norm(module: nn.Module, *, n_power_iterations: int = 1) -> nn
 
 
 # ---------------------------------------------------------------- measuring
+def weight_max_abs(params: list[torch.Tensor]) -> torch.Tensor:
+    """:math:`\\max_i |w_i|` over a list of parameters, as a 0-d tensor on their device."""
+    return torch.stack([p.detach().abs().max() for p in params]).max()
+
+
 def empirical_lipschitz(critic: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
     r"""A lower bound on the Lipschitz constant of ``critic``, from samples.
 
@@ -188,6 +196,26 @@ def empirical_lipschitz(critic: nn.Module, x: torch.Tensor, y: torch.Tensor | No
         if not ok.any():
             raise ValueError("x and y must contain at least one pair of distinct points")
         return (diff[ok] / dist[ok]).max().item()
+
+
+def refuse_batch_norm(critic: nn.Module, method: str) -> None:
+    r"""Raise :class:`wganlib.config.ConfigError` (one line) if ``critic`` has a batch-norm layer.
+
+    A gradient penalty, its one-sided variant and spectral normalisation assume a critic that
+    treats each example alone: with batch norm the penalty's gradient at :math:`\hat x_i`
+    depends on the other examples of the batch (batch statistics), the interpolates pass through
+    the running statistics, and a normalised layer's Lipschitz constant depends on the batch
+    variance, which spectral norm does not bound.
+    """
+    from wganlib.config import ConfigError
+
+    for name, sub in critic.named_modules():
+        if isinstance(sub, _BATCH_NORMS):
+            raise ConfigError(
+                f"lipschitz = '{method}' needs a critic without batch norm (found "
+                f"{type(sub).__name__} at '{name}'): set c_layer_norm = true (DCGAN critic, as "
+                "WGAN-GP does) or c_batch_norm = false"
+            )
 
 
 # ---------------------------------------------------------------- the strategy
@@ -273,6 +301,10 @@ class GradientPenalty(LipschitzMethod):
     def has_penalty(self) -> bool:
         return True
 
+    def prepare(self, critic):
+        refuse_batch_norm(critic, self.name)
+        return critic
+
     def penalty(self, critic, real, fake, generator=None):
         gp = gradient_penalty(critic, real, fake, generator=generator, one_sided=self.one_sided)
         return self.lam * gp
@@ -286,6 +318,7 @@ class SpectralNorm(LipschitzMethod):
     n_power_iterations: int = 1
 
     def prepare(self, critic):
+        refuse_batch_norm(critic, self.name)
         return apply_spectral_norm(critic, n_power_iterations=self.n_power_iterations)
 
 

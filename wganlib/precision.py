@@ -9,7 +9,17 @@ Why the WGAN objective survives it. The critic's loss
 :math:`-(\frac1m\sum f(x_i) - \frac1m\sum f(g(z_i)))` is often negative; the scaler multiplies
 it by a positive :math:`s` before ``backward`` and divides the gradients by :math:`s` before the
 step (skipping a step whose gradients overflowed), so signs and directions are unchanged. The
-scores are cast to float32 before the means, so the estimate is not rounded to 16 bits.
+scores are cast to float32 before the means and losses, so the mean itself is accumulated in 32
+bits; but each score comes out of the last (autocast) layer in 16 bits, so the estimate is the
+mean of *rounded* scores: bf16 keeps 8 significant bits, a relative rounding of up to
+:math:`2^{-9} \approx 0.2\%` per score, which adds up to about 1% of a small estimate that is
+the difference of two large means. fp16 keeps 11 bits.
+
+Skipped steps. An fp16 gradient that overflows is normal: the scaler then skips the step and
+halves its scale. Such a step's gradient norm is inf or NaN while the parameters stay finite;
+:meth:`Precision.step` records it (:meth:`Precision.take_skipped`), the trainer writes the count
+into the history's ``amp_skipped`` column, and a non-finite gradient norm in a row with skipped
+steps is not treated as divergence (:class:`wganlib.history.Recorder`).
 
 The gradient penalty needs :math:`\nabla_x f(\hat x)` inside the loss. In bf16 (float32's
 exponent range) it is computed under autocast like the rest. In fp16 those input gradients can
@@ -45,6 +55,7 @@ class Precision:
         self.amp, self.device_type = amp, torch.device(device).type
         self.dtype = AMP_DTYPES[amp]
         self.scaler = torch.amp.GradScaler(self.device_type) if amp == "fp16" else None
+        self._skipped: torch.Tensor | None = None  # steps skipped since take_skipped()
 
     @property
     def enabled(self) -> bool:
@@ -73,12 +84,29 @@ class Precision:
             self.scaler.unscale_(optimizer)
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """``optimizer.step()``; for fp16 skipped on inf/NaN gradients, then the scale updates."""
+        """``optimizer.step()``; for fp16 skipped on inf/NaN gradients, then the scale updates.
+
+        A skipped step is counted on the device (no synchronisation): the scaler lowers its
+        scale exactly when it skipped (it raises it or leaves it otherwise).
+        """
         if self.scaler is None:
             optimizer.step()
-        else:
-            self.scaler.step(optimizer)
-            self.scaler.update()
+            return
+        scale = getattr(self.scaler, "_scale", None)
+        before = None if scale is None else scale.detach().clone()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        after = getattr(self.scaler, "_scale", None)
+        if before is not None and after is not None:
+            skipped = (after < before).sum()  # 0-d int64 tensor on the device
+            self._skipped = skipped if self._skipped is None else self._skipped + skipped
+
+    def take_skipped(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """Steps skipped (fp16 overflow) since the last call, as a 0-d tensor; resets the count."""
+        out, self._skipped = self._skipped, None
+        if out is None:
+            return torch.zeros((), device=device or "cpu")
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         """The scaler's state (empty without one)."""

@@ -163,7 +163,7 @@ def real_images(run: Any, n: int) -> torch.Tensor:
     """``n`` real images drawn from the run's dataset with a separate, fixed stream."""
     import dataclasses
 
-    from wganlib.sources import build_data
+    from wganlib.build import build_data
 
     cfg = dataclasses.replace(run.config, num_workers=0, device="cpu")
     src = build_data(cfg, device="cpu", seed=cfg.seed + 99_991)

@@ -13,8 +13,9 @@ a resumed run continues with exactly the batches it would have seen.
   permutation and can start mid-epoch.
 * :class:`NoiseImageSource` -- uniform noise images in [-1, 1], for benchmarks and dry runs.
 
-:func:`build_generator` and :func:`build_critic` make the nets a :class:`TrainConfig` names
-(toy MLPs, or the DCGAN / MLP image nets of :mod:`wganlib.models`).
+The builders that turn a :class:`~wganlib.config.TrainConfig` into a data source and nets
+live in :mod:`wganlib.build`; ``build_data``, ``build_generator``, ``build_critic`` and
+``data_shape`` are still importable from here.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from wganlib.config import TrainConfig
@@ -34,12 +34,10 @@ __all__ = [
     "TensorSource",
     "LoaderSource",
     "NoiseImageSource",
-    "build_data",
-    "build_generator",
-    "build_critic",
     "sample_prior",
-    "data_shape",
 ]
+
+_MOVED = ("build_data", "build_generator", "build_critic", "data_shape")
 
 
 class DataSource(Protocol):
@@ -203,52 +201,6 @@ class LoaderSource:
         self.consumed, self._it = int(state["consumed"]), None
 
 
-def build_data(
-    config: TrainConfig,
-    *,
-    device: torch.device | str | None = None,
-    seed: int | None = None,
-    rank: int = 0,
-    world: int = 1,
-) -> DataSource:
-    """The data source ``config.data`` names, seeded with ``seed`` (default ``config.seed``).
-
-    ``rank``/``world``: under torchrun a data-loader source reads only process ``rank``'s block
-    of each global batch (its ``sharded`` attribute is True); the others hand out whole
-    batches, which the trainer slices (:func:`wganlib.distributed.shard`).
-    """
-    device = torch.device(device or config.device)
-    b = config.batch_size * config.members  # one block of batch_size rows per member
-    seed = config.seed if seed is None else seed
-    if config.is_toy:
-        return ToySource(config.data, b, seed=seed, device=device)
-    if config.data == "noise":
-        return NoiseImageSource(b, config.channels, config.image_size, seed=seed, device=device)
-    from wganlib import images
-
-    if config.data == "digits":
-        ds = images.digits_dataset(config.image_size, config.channels)
-        return TensorSource(ds.images, b, seed=seed, device=device)
-    if config.data == "folder":
-        ds = images.ImageFolderDataset(config.data_root, config.image_size, nc=config.channels)
-    else:  # lsun
-        from wganlib.lsun import LSUNDataset
-
-        ds = LSUNDataset(config.data_root, image_size=config.image_size, nc=config.channels)
-    return LoaderSource(
-        ds, b, seed=seed, device=device, num_workers=config.num_workers, rank=rank, world=world
-    )
-
-
-def data_shape(config: TrainConfig) -> tuple[int, ...]:
-    """Shape of one real sample: ``(d,)`` for toys, ``(C, H, W)`` for images."""
-    if config.is_toy:
-        from wganlib import toy
-
-        return (toy.dim(config.data),)
-    return (config.channels, config.image_size, config.image_size)
-
-
 def sample_prior(
     config: TrainConfig, n: int, generator: torch.Generator, device: torch.device | str
 ) -> torch.Tensor:
@@ -256,80 +208,9 @@ def sample_prior(
     return torch.randn(n, config.latent_dim, generator=generator, device=device)
 
 
-def _opt(value: bool | None) -> dict[str, bool]:
-    return {} if value is None else {"batch_norm": value}
+def __getattr__(name: str) -> Any:  # the builders moved to wganlib.build (no import circle)
+    if name in _MOVED:
+        from wganlib import build
 
-
-def build_generator(config: TrainConfig) -> nn.Module:
-    """The generator ``config.generator`` names (uses the global RNG for the initial weights)."""
-    from wganlib import models
-
-    nz = config.latent_dim
-    if config.members > 1:  # independent toy MLPs side by side
-        from wganlib.ensemble import EnsembleMLPGenerator
-
-        return EnsembleMLPGenerator(
-            config.members, nz, data_shape(config)[0], width=config.width,
-            depth=config.depth, activation=config.activation,
-        )  # fmt: skip
-    if config.generator == "mlp":
-        return models.MLPGenerator(
-            nz,
-            data_shape(config)[0],
-            width=config.width,
-            depth=config.depth,
-            activation=config.activation,
-            **_opt(config.g_batch_norm),
-        )
-    if config.generator == "dcgan":
-        g = models.DCGANGenerator(
-            image_size=config.image_size,
-            nz=nz,
-            ngf=config.ngf,
-            nc=config.channels,
-            constant_filters=config.constant_filters,
-            n_extra_layers=config.n_extra_layers,
-            **_opt(config.g_batch_norm),
-        )
-        models.init_dcgan_weights(g)
-        return g
-    return models.MLPImageGenerator(
-        nz=nz,
-        image_size=config.image_size,
-        nc=config.channels,
-        width=config.width,
-        depth=config.depth,
-    )
-
-
-def build_critic(config: TrainConfig) -> nn.Module:
-    """The critic ``config.critic`` names (spectral norm is applied by the Lipschitz method)."""
-    from wganlib import models
-
-    if config.members > 1:  # independent toy MLPs side by side
-        from wganlib.ensemble import EnsembleMLPCritic
-
-        return EnsembleMLPCritic(
-            config.members, data_shape(config)[0], width=config.width, depth=config.depth,
-            activation=config.activation,
-        )  # fmt: skip
-    if config.critic == "mlp":
-        return models.MLPCritic(
-            data_shape(config)[0],
-            width=config.width,
-            depth=config.depth,
-            activation=config.activation,
-            **_opt(config.c_batch_norm),
-        )
-    c = models.DCGANCritic(
-        image_size=config.image_size,
-        ndf=config.ndf,
-        nc=config.channels,
-        n_extra_layers=config.n_extra_layers,
-        layer_norm=config.c_layer_norm,
-        **_opt(
-            False if config.c_layer_norm and config.c_batch_norm is None else config.c_batch_norm
-        ),
-    )
-    models.init_dcgan_weights(c)
-    return c
+        return getattr(build, name)
+    raise AttributeError(f"module 'wganlib.sources' has no attribute {name!r}")

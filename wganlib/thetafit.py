@@ -37,10 +37,11 @@ import numpy as np
 import torch
 
 from wganlib import toy
+from wganlib.build import make_optimizer
 from wganlib.lipschitz import get_lipschitz
 from wganlib.models import MLPCritic, ShiftGenerator
 from wganlib.objectives import get_objective
-from wganlib.steps import critic_step, make_optimizer
+from wganlib.steps import critic_step
 
 __all__ = ["METHODS", "ThetaPath", "descend_theta", "sample_w1"]
 

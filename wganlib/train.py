@@ -42,24 +42,31 @@ import numpy as np
 import torch
 
 from wganlib import distributed, fastpaths
-from wganlib.checkpoint import global_rng_state, load_checkpoint, require_keys, save_checkpoint
-from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
-from wganlib.guards import check_rows, pad_history
-from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
-from wganlib.imagebase import bad_image_count
-from wganlib.lipschitz import clipped_parameters
-from wganlib.objectives import get_objective
-from wganlib.precision import Precision
-from wganlib.sources import build_critic, build_data, build_generator, sample_prior
-from wganlib.steps import (
-    critic_step,
+from wganlib.build import (
+    build_critic,
+    build_data,
+    build_generator,
+    build_objective,
     critic_steps_at,
-    fit_critic,
-    generator_step,
     make_lipschitz,
     make_optimizer,
-    weight_max_abs,
 )
+from wganlib.checkpoint import (
+    check_finite,
+    global_rng_state,
+    load_checkpoint,
+    require_keys,
+    save_checkpoint,
+)
+from wganlib.config import ConfigError, TrainConfig, config_from_dict, optimizer_settings
+from wganlib.critic_fit import fit_critic
+from wganlib.guards import check_rows
+from wganlib.history import Callback, History, NonFiniteError, Recorder, as_callbacks
+from wganlib.imagebase import bad_image_count
+from wganlib.lipschitz import clipped_parameters, weight_max_abs
+from wganlib.precision import Precision
+from wganlib.sources import sample_prior
+from wganlib.steps import critic_step, generator_step
 
 __all__ = [
     "Run",
@@ -91,7 +98,10 @@ DEVICE_COLUMNS = (
     "weight_max_abs",  # clip: max |w| after any critic step of the iteration; else after the last
     "weight_at_bound",  # clip: fraction of clipped weights at +-c after the last step; else 0
     "bad_images",  # distinct undecodable images met so far, all processes (wganlib.guards)
+    "amp_skipped",  # optimiser steps skipped by the fp16 gradient scaler (overflow) this iteration
 )
+#: Gradient norms that are NaN/inf, without divergence, when their step was skipped (fp16).
+SKIPPABLE = ("critic_grad_norm", "generator_grad_norm")
 #: Fields that may differ between a checkpoint's config and the config that resumes it.
 RESUMABLE = ("name", "iterations", "log_every", "checkpoint_every", "device", "num_workers")
 RESUMABLE += ("sample_every", "swd_every", "swd_samples", "compile")
@@ -141,16 +151,15 @@ class Run:
         settings = optimizer_settings(config)
         self.opt_generator = make_optimizer(self.generator.parameters(), settings)
         self.opt_critic = make_optimizer(self.critic.parameters(), settings)
-        self.objective = get_objective(config.objective)
-        self.data = build_data(
-            config, device=self.device, seed=seeds["data"],
-            rank=self.dist.rank, world=self.dist.world_size,
-        )  # fmt: skip
+        self.objective = build_objective(config)
+        # the data source is built on first use (:attr:`data`): sampling needs no data on disk
+        self._data: Any = None
+        self._data_seed, self._data_state = seeds["data"], None
         self.noise_generator = torch.Generator(self.device).manual_seed(seeds["noise"])
         self.penalty_generator = torch.Generator(self.device).manual_seed(seeds["penalty"])
         self.iteration, self.critic_steps, self.wall_time = 0, 0, 0.0
         self.history = History(HOST_COLUMNS + DEVICE_COLUMNS)
-        self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+        self._recorder = self._new_recorder()
         self._checked, self._bad = 0, (-1, None)  # rows checked by the guards; bad-image count
         bn = config.clip_batch_norm or config.lipschitz != "clip"
         self._clipped = [p for _, p in clipped_parameters(self.critic, include_batch_norm=bn)]
@@ -166,6 +175,35 @@ class Run:
     def create(cls, config: TrainConfig) -> Run:
         """A new run at iteration 0 (the same as ``Run(config)``)."""
         return cls(config)
+
+    def _new_recorder(self) -> Recorder:
+        return Recorder(
+            self.history, HOST_COLUMNS, DEVICE_COLUMNS, skip_column="amp_skipped",
+            skippable=SKIPPABLE,
+        )  # fmt: skip
+
+    @property
+    def data(self) -> Any:
+        """The data source (:mod:`wganlib.sources`), built from the config on first use.
+
+        A run that only samples (``load(...).sample(n)``) never builds it, so its training
+        data need not be on disk.
+        """
+        if self._data is None:
+            self._data = build_data(
+                self.config, device=self.device, seed=self._data_seed,
+                rank=self.dist.rank, world=self.dist.world_size,
+            )  # fmt: skip
+            if self._data_state is not None:
+                self._data.load_state_dict(self._data_state)
+                self._data_state = None
+        return self._data
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimiser steps skipped so far by the fp16 gradient scaler (``amp_skipped`` summed)."""
+        self.flush()
+        return int(np.nansum(self.history["amp_skipped"]))
 
     # --- sampling ------------------------------------------------------------------------
     def sample_real(self) -> torch.Tensor:
@@ -223,6 +261,7 @@ class Run:
         if checkpoint is not None and cfg.checkpoint_every:
             cbs.append(Callback(cfg.checkpoint_every, lambda run, _: run.save(checkpoint)))
         clip, b = cfg.lipschitz == "clip", cfg.batch_size * cfg.members  # rows of all members
+        _ = self.data  # build the data source now: a missing data set fails before training
         start = time.perf_counter() - self.wall_time
         while self.iteration < until:
             k = critic_steps_at(cfg, self.iteration)
@@ -254,8 +293,10 @@ class Run:
             previous, self.wall_time = self.wall_time, time.perf_counter() - start
             rate = k * cfg.batch_size * cfg.members / max(self.wall_time - previous, 1e-9)
             row = [step.estimate, step.loss, g_loss, step.penalty, step.grad_norm, g_norm, w_max]
-            row = torch.stack([*row, at_bound.to(w_max.dtype), self._bad_images(w_max.dtype)])
-            row = row.float()
+            skipped = self.precision_critic.take_skipped(self.device)
+            skipped = skipped + self.precision_generator.take_skipped(self.device)
+            extra = [at_bound.to(w_max.dtype), self._bad_images(w_max.dtype), skipped.to(w_max.dtype)]
+            row = torch.stack([*row, *extra]).float()
             row = distributed.all_reduce_mean(row)  # the global batch's estimate (N processes)
             self._recorder.record((self.iteration, k, self.wall_time, rate), row)
             if self.iteration % cfg.log_every == 0:
@@ -281,8 +322,9 @@ class Run:
         :class:`~wganlib.imagebase.DataError` past ``max_bad_fraction`` bad images.
         """
         self._recorder.flush()
-        read = getattr(self.data, "consumed", 0) + max(self._bad[0], 0)
-        what = repr(getattr(self.data, "dataset", self.config.data))
+        data = self._data  # None for a run that only samples: nothing read, nothing to build
+        read = getattr(data, "consumed", 0) + max(self._bad[0], 0)
+        what = repr(getattr(data, "dataset", self.config.data))
         self._checked = check_rows(self.history, self._checked, self.config, read=read, what=what)
 
     def _bad_images(self, dtype: torch.dtype) -> torch.Tensor:
@@ -310,7 +352,8 @@ class Run:
             "opt_generator": self.opt_generator.state_dict(),
             "opt_critic": self.opt_critic.state_dict(),
             "rng": {
-                "data": self.data.state_dict(),
+                "device_type": self.device.type,
+                "data": self.data.state_dict() if self._data_state is None else self._data_state,
                 "noise": self.noise_generator.get_state(),
                 "penalty": self.penalty_generator.get_state(),
                 "global": global_rng_state(),
@@ -328,14 +371,29 @@ class Run:
         self.critic.load_state_dict(state["critic"])
         self.opt_generator.load_state_dict(state["opt_generator"])
         self.opt_critic.load_state_dict(state["opt_critic"])
-        self.data.load_state_dict(state["rng"]["data"])
-        self.noise_generator.set_state(state["rng"]["noise"].cpu())
-        self.penalty_generator.set_state(state["rng"]["penalty"].cpu())
         self.iteration, self.critic_steps = int(state["iteration"]), int(state["critic_steps"])
+        rng = state["rng"]
+        saved_type = rng.get("device_type") or _state_device_type(rng["noise"])
+        data_state = dict(rng["data"])
+        if saved_type == self.device.type:
+            self.noise_generator.set_state(rng["noise"].cpu())
+            self.penalty_generator.set_state(rng["penalty"].cpu())
+        else:  # another kind of generator: re-seed each stream from its seed and the position
+            seeds = derive_seeds(self.config.seed)
+            for name, gen in (("noise", self.noise_generator), ("penalty", self.penalty_generator)):
+                gen.manual_seed(moved_seed(seeds[name], self.iteration))
+            if "rng" in data_state:  # a source drawing on the device (toys, noise images)
+                fresh = torch.Generator(self.device).manual_seed(
+                    moved_seed(seeds["data"], self.iteration)
+                )
+                data_state["rng"] = fresh.get_state()
+        self._data_state = data_state
+        if self._data is not None:
+            self._data.load_state_dict(data_state)
+            self._data_state = None
         self.wall_time = float(state["wall_time"])
-        columns = HOST_COLUMNS + DEVICE_COLUMNS
-        self.history = History.from_state_dict(pad_history(state["history"], columns))
-        self._recorder = Recorder(self.history, HOST_COLUMNS, DEVICE_COLUMNS)
+        self.history = _with_columns(History.from_state_dict(state["history"]))
+        self._recorder = self._new_recorder()
         self._checked = len(self.history)
         if "precision" in state:
             self.precision_critic.load_state_dict(state["precision"]["critic"])
@@ -349,7 +407,13 @@ class Run:
         """
         path = Path(path)
         if distributed.is_main_process():
-            save_checkpoint(path, self.state_dict())
+            state = self.state_dict()
+            # NaN/inf refused everywhere except in the history, whose rows the recorder checked
+            # (a skipped fp16 step's gradient norm is NaN there, by design)
+            check_finite(
+                {k: v for k, v in state.items() if k != "history"}, iteration=self.iteration
+            )
+            save_checkpoint(path, state, finite=False)
         else:
             self.flush()
         distributed.barrier()
@@ -373,6 +437,29 @@ def _check_available(device: torch.device) -> None:
         raise ValueError("device 'mps' requested but MPS is not available; use device = 'cpu'")
 
 
+def moved_seed(stream_seed: int, iteration: int) -> int:
+    """The seed of a stream re-seeded at ``iteration`` on another device type (see :func:`load`)."""
+    return int(np.random.SeedSequence([int(stream_seed), int(iteration)]).generate_state(1)[0])
+
+
+def _state_device_type(state: torch.Tensor) -> str:
+    """Device type of a saved generator state (checkpoints before ``device_type`` was stored):
+    a CUDA (Philox) state is 16 bytes (seed, offset), a CPU (Mersenne twister) one 5,056."""
+    return "cuda" if state.numel() == 16 else "cpu"
+
+
+def _with_columns(history: History) -> History:
+    """A history from an older checkpoint, with the columns added since (filled with 0)."""
+    columns = list(HOST_COLUMNS + DEVICE_COLUMNS)
+    if history.columns == columns:
+        return history
+    values = np.zeros((len(history), len(columns)))
+    for j, name in enumerate(columns):
+        if name in history.columns:
+            values[:, j] = history[name]
+    return History(columns, values)
+
+
 def train(
     config: TrainConfig,
     *,
@@ -393,6 +480,17 @@ def load(
 
     ``overrides`` may change only :data:`RESUMABLE` fields (e.g. ``["iterations=2000"]``),
     ``device`` moves the run. Resuming on the CPU continues bit-identically.
+
+    Moving between device types (a GPU checkpoint loaded with ``device="cpu"``, or back).
+    The weights, optimiser states and the data position move as they are. The random streams
+    drawn on the device (the prior, the penalty's :math:`t`, toy and noise data) cannot: a CUDA
+    generator's state (a Philox seed and offset) means nothing to a CPU generator (a Mersenne
+    twister) and vice versa. Each such stream is re-seeded with :func:`moved_seed` of its own
+    seed (:func:`derive_seeds` of the stored ``config.seed``) and the stored generator
+    iteration, so the continuation is reproducible, but it draws other numbers than the run
+    would have drawn on its first device. On the same device type the states are restored
+    exactly. Sampling (``run.sample``) uses its own seed and is unaffected; it builds no data
+    source, so the training data need not be on disk.
     """
     state = load_checkpoint(path)
     require_keys(state, path)
