@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = out.parent / out.stem
     run_dir.mkdir(parents=True, exist_ok=True)
     clf = train_digit_classifier(base.image_size, epochs=a.classifier_epochs, seed=0)
-    status = _git("status", "--porcelain")
+    status = _git("status", "--porcelain", "--untracked-files=no")
     header: dict[str, Any] = {
         "command": "python -m wganlib.experiments.images_cpu "
         + " ".join(sys.argv[1:] if argv is None else argv),

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = out.parent / out.stem
     run_dir.mkdir(parents=True, exist_ok=True)
     x_real, x_fake = held_out(a.real, a.fake, a.n_eval)
-    status = _git("status", "--porcelain")
+    status = _git("status", "--porcelain", "--untracked-files=no")
     header: dict[str, Any] = {
         "command": "python -m wganlib.experiments.lipschitz_sweep "
         + " ".join(sys.argv[1:] if argv is None else argv),
