@@ -11,11 +11,13 @@ batches). Every ``every`` steps the critic's estimate
 
 is measured on held-out samples (the same for all runs), next to the exact :math:`W_1` between
 those samples (POT). At the end, :func:`wganlib.diagnostics.summarize_critic` adds the critic's
-empirical Lipschitz constant and its median gradient norm on interpolates. The book's results
-file was written by::
+empirical Lipschitz constant and its median gradient norm on interpolates. Chapter 7's
+exercise on longer runs uses it::
 
-    nice -n 5 python -m wganlib.experiments.lipschitz_sweep --steps 5000 --seeds 0 1 2 \
-        --out data/results/lipschitz_sweep.json
+    python -m wganlib.experiments.lipschitz_sweep --steps 5000 --seeds 0 1 2 \
+        --out /tmp/lipschitz_sweep.json
+
+(about 25 minutes of one CPU core; the gradient penalty's double backward pass dominates).
 
 Resumable like :mod:`wganlib.experiments.images_cpu`: one record per (method, seed) in
 ``<out stem>/``, skipped when present.
