@@ -256,10 +256,19 @@ def _line_offset(src: str) -> float:
 
 
 def _check_consistent(state: dict) -> float:
-    """The shown frame, theta and four numbers agree with each other and with parallel_lines."""
+    """The shown frame, theta, four numbers and two derivatives agree with each other and with
+    parallel_lines (the page computes the numbers itself, in JavaScript)."""
     theta = float(state["theta"])
     assert float(state["imgTheta"]) == theta
-    assert state["shown"] == f"{theta:+.2f}"
+    assert state["shown"] == f"{theta:+.3f}"
+    slope = {"dw1": ("none", "nan"), "djs": ("none", "nan")}
+    if theta != 0:
+        slope = {"dw1": (f"{math.copysign(1, theta):+.0f}", "1" if theta > 0 else "-1")}
+        slope["djs"] = ("0", "0")
+    for key, (text, value) in slope.items():
+        assert (state["cells"][key]["text"], state["cells"][key]["value"]) == (text, value), (
+            key, theta, state["cells"][key],
+        )  # fmt: skip
     exact = parallel_lines(theta)
     for key, value in exact.items():
         cell = state["cells"][key]
@@ -322,3 +331,57 @@ def test_slider_follows_mouse_and_keyboard(chapter):
     assert int(moved["index"]) == index + 3
     assert _check_consistent(moved) == pytest.approx(theta + 0.15)
     assert moved["src"] != clicked["src"]
+
+
+def _theta_index(page, theta: float) -> int:
+    thetas = page.evaluate(
+        "() => JSON.parse(document.querySelector('script.wgan-theta-data').textContent).thetas"
+    )
+    return thetas.index(theta)
+
+
+def test_slider_reaches_the_fine_case_near_zero(chapter):
+    page, _ = chapter
+    for theta in (0.001, -0.001, 0.002, 0.0):
+        _set_index(page, _theta_index(page, theta))
+        state = _state(page)
+        assert _check_consistent(state) == theta
+    _set_index(page, _theta_index(page, 0.001))
+    state = _state(page)
+    cells = {k: v["text"] for k, v in state["cells"].items()}
+    # the lines nearly touch, W is 0.001 with slope +1, and JS has already jumped to log 2
+    assert cells == {
+        "w1": "0.001", "js": "0.693", "kl": "+\u221e", "tv": "1.000", "dw1": "+1", "djs": "0",
+    }  # fmt: skip
+    # (the picture: a thousandth is below a pixel, so the red line hides the blue one entirely)
+    # arrow keys step through the fine grid: 0.001 -> 0.002 -> 0.005
+    slider = page.locator("input.wgan-theta-input")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert float(_state(page)["theta"]) == 0.005
+
+
+def _marker_pixels(src: str, colour) -> int:
+    """Pixels of ``colour`` around (theta = 0, value = 0) in the frame's right panel."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB")
+    rgb = np.asarray(img, dtype=float)
+    h, w, _ = rgb.shape
+    # the right panel spans x in [0.521, 0.98] of the width, theta in [-1, 1]; y = 0 sits at
+    # 0.16 + 0.74 * 0.08 / 1.4 of the height from the bottom (wganlib.plotting's fixed layout)
+    cx, cy = int(0.7507 * w), int((1 - 0.2023) * h)
+    win = rgb[cy - 8 : cy + 9, cx - 30 : cx + 31]
+    return int((np.linalg.norm(win - np.array(colour, dtype=float), axis=-1) < 40).sum())
+
+
+def test_slider_markers_stay_apart_at_zero(chapter):
+    """At theta = 0 all four values are 0: each marker must still be visible (not stacked)."""
+    page, _ = chapter
+    _set_index(page, _theta_index(page, 0.0))
+    src = _state(page)["src"]
+    colours = {"W": (0x2C, 0xA0, 0x2C), "JS": (0x94, 0x67, 0xBD), "KL": (0xFF, 0x7F, 0x0E)}
+    colours["TV"] = (0x55, 0x55, 0x55)
+    seen = {name: _marker_pixels(src, c) for name, c in colours.items()}
+    assert all(v >= 20 for v in seen.values()), f"hidden markers at theta = 0: {seen}"

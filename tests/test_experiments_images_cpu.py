@@ -57,14 +57,27 @@ def test_run_one_records_evaluations(classifier):
     assert sum(rec["evals"][-1]["histogram"]) == 64
 
 
-def test_main_writes_results_and_grids(tmp_path):
+def test_main_writes_one_record_per_run_and_resumes(tmp_path):
     out = tmp_path / "r.json"
     argv = ["--iterations", "2", "--eval-every", "2", "--generators", "dcgan_nobn_const"]
-    argv += ["--objectives", "wgan", "--classifier-epochs", "1", "--grids", "--out", str(out)]
+    argv += ["--objectives", "wgan", "--seeds", "0", "1", "--classifier-epochs", "1"]
+    argv += ["--grid", "4", "--out", str(out)]
     ex.main(argv)
     d = json.loads(out.read_text())
-    assert {"command", "commit", "date", "settings", "real", "runs"} <= set(d)
+    assert {"command", "git_commit", "git_dirty", "date", "host", "settings", "real"} <= set(d)
     assert d["command"].endswith(" ".join(argv))
-    (run,) = d["runs"]
-    assert (run["generator"], run["objective"]) == ("dcgan_nobn_const", "wgan")
-    assert (tmp_path / run["grid"]).stat().st_size > 0
+    assert [(r["generator"], r["objective"], r["seed"]) for r in d["runs"]] == [
+        ("dcgan_nobn_const", "wgan", 0),
+        ("dcgan_nobn_const", "wgan", 1),
+    ]
+    assert all((tmp_path / r["grid"]).stat().st_size > 0 for r in d["runs"])
+    e = d["runs"][0]["evals"][-1]
+    assert sum(e["confident_histogram"]) <= sum(e["histogram"]) == 1000
+    # a rerun skips finished runs: their records are not rewritten
+    rec = ex.run_file(tmp_path / "r", "dcgan_nobn_const", "wgan", 1)
+    before = rec.stat().st_mtime_ns
+    rec0 = ex.run_file(tmp_path / "r", "dcgan_nobn_const", "wgan", 0)
+    rec0.unlink()
+    ex.main(argv)
+    assert rec.stat().st_mtime_ns == before and rec0.exists()
+    assert len(json.loads(out.read_text())["runs"]) == 2

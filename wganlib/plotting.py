@@ -61,7 +61,7 @@ def plot_parallel_lines(theta: float, ax=None, *, n_arrows: int = 5, xlim: float
     ax.set_ylim(-0.1, 1.25)
     ax.set_xlabel("first coordinate")
     ax.set_ylabel("second coordinate (Z)")
-    ax.set_title(rf"$P_0$ and $P_\theta$, $\theta = {theta:+.2f}$")
+    ax.set_title(rf"$P_0$ and $P_\theta$, $\theta = {theta:+.3f}$")
     ax.legend(loc="upper left", ncols=2, fontsize="small", frameon=False)
     return ax
 
@@ -100,15 +100,24 @@ def plot_parallel_lines_distances(
         ax.plot([0], [off], "o", mfc="white", color=color, ms=6, zorder=3)
         ax.plot([0], [0], "o", color=color, ms=6, zorder=3)
     if theta is not None:
+        from matplotlib.transforms import offset_copy
+
         ax.axvline(theta, color="0.3", lw=1, ls=":")
         here = parallel_lines(float(theta))
+        ys = {key: min(here[key], kl_ceiling) for key in which}
         for key in which:
-            y = min(here[key], kl_ceiling)
-            ax.plot([theta], [y], "o", color=DISTANCE_STYLE[key][1], ms=8, mec="black", zorder=4)
+            # markers at (nearly) the same height are spread sideways (9 points apart, centred
+            # on theta), so that all of them stay visible, e.g. the four zeros at theta = 0
+            same = [k for k in which if abs(ys[k] - ys[key]) < 0.04]
+            dx = 9.0 * (same.index(key) - (len(same) - 1) / 2)
+            shift = offset_copy(ax.transData, fig=ax.figure, x=dx, y=0.0, units="points")
+            ax.plot([theta], [ys[key]], "o", color=DISTANCE_STYLE[key][1], ms=8, mec="black",
+                    zorder=4, transform=shift)  # fmt: skip
     ax.set_xlim(-theta_max, theta_max)
     ax.set_ylim(-0.08, kl_ceiling + 0.12)
+    ax.set_xticks(np.linspace(-theta_max, theta_max, 5))  # five readable ticks
     if "kl" in which:  # KL is drawn at the ceiling: say so on the axis
-        ticks = [t for t in (0.0, 0.25, 0.5, 0.75, 1.0) if t < kl_ceiling - 0.1]
+        ticks = [t for t in (0.0, 0.5, 1.0) if t < kl_ceiling - 0.1]
         ax.set_yticks([*ticks, kl_ceiling], [f"{t:g}" for t in ticks] + [r"$+\infty$"])
     ax.set_xlabel(r"$\theta$")
     if legend:
