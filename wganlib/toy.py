@@ -12,7 +12,7 @@ Names and what they draw (scales as in the WGAN-GP reference code of 2017):
 ``"gaussian1d"``
     One 1-D Gaussian :math:`\mathcal N(\mu, \sigma^2)`, shape ``(n, 1)``. ``which="real"``
     (:math:`\mu=-2.5`) or ``"fake"`` (:math:`\mu=+2.5`), :math:`\sigma=0.5`: two Gaussians ten
-    standard deviations apart, the setting of the paper's Figures 1 and 3. ``loc``/``scale``
+    standard deviations apart, the setting of the paper's Figure 3. ``loc``/``scale``
     override.
 ``"two_gaussians"``
     The same pair in 2-D: centres :math:`(\mp 2.5, 0)`, isotropic :math:`\sigma = 0.5`.
@@ -46,7 +46,7 @@ NAMES: tuple[str, ...] = (
     "swissroll",
 )
 
-# Two Gaussians far apart (Figures 1 and 3): centre of the "real" and of the "fake" one.
+# Two Gaussians far apart (Figure 3): centre of the "real" and of the "fake" one.
 TWO_GAUSSIANS_LOC: dict[str, float] = {"real": -2.5, "fake": 2.5}
 TWO_GAUSSIANS_STD = 0.5
 
