@@ -22,9 +22,9 @@ In order, within ``--budget-s`` seconds (default 420, so that the whole check st
    real images per second through the critic, FLOP/s (counts of :mod:`wganlib.flops`) as a
    fraction of the GPU's bf16 and fp32 peaks (:data:`wganlib.flops.GPU_PEAKS`), peak memory,
    fp16 steps skipped, and whether the history stayed finite;
-5. runs the toy sweep of :mod:`wganlib.experiments.mode_collapse` with the settings of the
-   committed ``data/results/mode_collapse.json``, for 250, 500, 1,000, ... generator iterations
-   while the budget allows.
+5. runs the toy sweep of :mod:`wganlib.experiments.mode_collapse` at the reference protocol of
+   the WGAN-GP toy code (width 512, batch 256, five seeds, eight Gaussians), extending the same
+   runs to 1,000, 2,000, 4,000, ... generator iterations while the budget allows.
 
 It writes ``OUT/gpu_check.json`` and ``OUT/toy_sweep.json`` (default ``OUT`` =
 ``data/results/gpu``) with the device name, driver, torch and CUDA versions, the command, the
@@ -271,25 +271,37 @@ def _lsun_runs(args, db: Path, deadline: float, say) -> list[dict[str, Any]]:
 
 
 def _toy_sweep(args, deadline: float, say) -> dict[str, Any]:
-    from wganlib.experiments.mode_collapse import sweep
+    """The mode-collapse grid at the WGAN-GP toy code's reference protocol (width 512, batch
+    256, 5 seeds), extended 1,000, 2,000, 4,000, ... generator iterations from its own
+    checkpoints (:mod:`wganlib.sweep`) while the budget allows; one record per target reached."""
+    from wganlib.experiments import mode_collapse as mc
 
     if args.quick:
-        kw = dict(methods=("wgan-clip", "wgan-gp"), datasets=("8gaussians",), seeds=2)
-        kw |= dict(n_eval=200, n_w1=100)
-        schedule = [5]
-    else:  # the settings of the committed data/results/mode_collapse.json
-        kw = dict(seeds=5, width=64, n_w1=1000)
-        schedule = [250, 500, 1000, 2000, 4000, 8000]
-    done, last = [], None
-    for iterations in schedule:
-        left = deadline - time.perf_counter()
-        if last is not None and last["seconds"] * 2.2 > left or left <= 0:
-            break
-        res = sweep(iterations=iterations, device=args.device, **kw)
-        res.pop("trace", None)
-        done.append(res)
-        last = res
-        say(f"toy sweep, {iterations} iterations: {res['seconds']:.0f} s")
+        kw = dict(methods=("wgan-clip", "wgan-gp"), datasets=("8gaussians",), seeds=2,
+                  width=16, batch_size=32, n_eval=200, n_w1={"8gaussians": 100})  # fmt: skip
+        targets = [4, 8]
+    else:
+        kw = dict(methods=mc.TABLE_METHODS, datasets=("8gaussians",), seeds=5, width=512,
+                  batch_size=256)  # fmt: skip
+        targets = [1000, 2000, 4000, 8000, 16000, 32000, 64000, 100000]
+    done, last_seconds = [], None
+    with tempfile.TemporaryDirectory(prefix="wganlib_toy_sweep_") as state:
+        for n in targets:
+            left = deadline - time.perf_counter()
+            if left <= 0 or (last_seconds is not None and last_seconds * 2.2 > left):
+                break
+            t = time.perf_counter()
+            cells = mc.grid_cells(
+                kw["methods"], kw["datasets"], seeds=kw["seeds"], extra=(),
+                iterations={d: n for d in kw["datasets"]}, n_eval=kw.get("n_eval", 2500),
+                n_w1=kw.get("n_w1"), width=kw["width"], batch_size=kw["batch_size"],
+                device=args.device,
+            )  # fmt: skip
+            res, _ = mc.sweep(cells, state)
+            last_seconds = time.perf_counter() - t
+            done.append({"iterations": n, "seconds": last_seconds, "aggregate": res["aggregate"],
+                         "cells": res["cells"]})  # fmt: skip
+            say(f"toy sweep to {n} iterations: {last_seconds:.0f} s")
     return {
         "runs": done,
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
