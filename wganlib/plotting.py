@@ -411,8 +411,8 @@ def plot_critic_values(
 ):
     r"""A critic given by its values on a grid (``values[i, j] = f(xs[j], ys[i])``), as
     :func:`plot_critic` draws it; without ``grads`` the arrows are :math:`\nabla f` by central
-    differences (:func:`numpy.gradient`), scaled to a common length so that the field's
-    direction reads at every scale of :math:`f`.
+    differences (:func:`numpy.gradient`), divided by their largest norm (the field's shape is
+    what the arrows show; the colours give the scale of :math:`f`).
     """
     import numpy as np
 

@@ -60,8 +60,8 @@ from wganlib.experiments.toy_measures import (
     MIXTURES,
     TARGET_SEED,
     Tracker,
-    critic_on_grid,
     evaluate,
+    member_critic_on_grid,
     member_estimates,
     member_samples,
     ring_error,
@@ -216,7 +216,7 @@ def final(run: Any, *, n_eval: int = 2500, n_w1: int = 2000) -> dict[str, Any]:
             metrics["w1"] = evaluate(x, data, n_w1=n_w1, target_seed=TARGET_SEED + k)["w1"]
         runs.append({"member": k, **metrics})
     lim = GRID_RANGE[data]
-    grid = critic_on_grid(run, -lim, lim, 64)
+    grid = member_critic_on_grid(run, -lim, lim, 64)
     return {
         "runs": runs,
         "critic_grid": {"lo": -lim, "hi": lim, "values": np.round(grid, 5).tolist()},

@@ -10,7 +10,7 @@ contiguous blocks, block ``k`` belonging to member ``k``. These functions measur
 * :func:`member_estimates`: the quantity each member's critic estimates, on fresh samples
   (WGAN: :math:`\frac1n\sum f(x_i) - \frac1n\sum f(g(z_i))`; GAN: the Jensen-Shannon lower
   bound :math:`\tfrac12 L(D, g) + \log 2`);
-* :func:`critic_on_grid`: one member's critic on a square grid (for contours);
+* :func:`member_critic_on_grid`: one member's critic on a square grid (for contours);
 * :class:`Tracker`: a training callback that records mode coverage during training.
 """
 
@@ -33,7 +33,7 @@ __all__ = [
     "ring_error",
     "evaluate",
     "member_estimates",
-    "critic_on_grid",
+    "member_critic_on_grid",
     "Tracker",
 ]
 
@@ -161,7 +161,7 @@ def member_estimates(run: Any, n: int, *, seed: int = EVAL_SEED) -> list[float]:
 
 
 @torch.no_grad()
-def critic_on_grid(
+def member_critic_on_grid(
     run: Any, lo: float, hi: float, size: int = 64, *, member: int = 0
 ) -> np.ndarray:
     """Member ``member``'s critic on a ``size x size`` grid over ``[lo, hi]^2``.
