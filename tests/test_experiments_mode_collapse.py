@@ -112,4 +112,6 @@ def test_member_estimates_follow_the_objective():
     run = Run(mc.method_config("wgan-sn", "8gaussians", iterations=1, members=2, width=8))
     u = [b.clone() for b in run.critic.buffers()]
     member_estimates(run, 200)
-    assert all(torch.equal(a, b) for a, b in zip(u, run.critic.buffers(), strict=True))  # no power step
+    assert all(
+        torch.equal(a, b) for a, b in zip(u, run.critic.buffers(), strict=True)
+    )  # no power step

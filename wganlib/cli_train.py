@@ -312,7 +312,9 @@ def _fit(args, run, out: Path, ckpt: Path, main: bool, stop, tqdm, Callback) -> 
         f"config:     {out / 'config.toml'}",
     ]
     if cfg.amp == "fp16":  # overflow skips of the gradient scaler: normal, not divergence
-        lines.append(f"fp16:       {run.skipped_steps} optimiser steps skipped by the gradient scaler")
+        lines.append(
+            f"fp16:       {run.skipped_steps} optimiser steps skipped by the gradient scaler"
+        )
     if not cfg.is_toy and cfg.data != "noise" and cfg.data != "digits":
         bad = int(run.history.last().get("bad_images", 0))
         lines.append(f"bad images: {bad} undecodable, skipped (column bad_images)")

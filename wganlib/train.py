@@ -295,7 +295,11 @@ class Run:
             row = [step.estimate, step.loss, g_loss, step.penalty, step.grad_norm, g_norm, w_max]
             skipped = self.precision_critic.take_skipped(self.device)
             skipped = skipped + self.precision_generator.take_skipped(self.device)
-            extra = [at_bound.to(w_max.dtype), self._bad_images(w_max.dtype), skipped.to(w_max.dtype)]
+            extra = [
+                at_bound.to(w_max.dtype),
+                self._bad_images(w_max.dtype),
+                skipped.to(w_max.dtype),
+            ]
             row = torch.stack([*row, *extra]).float()
             row = distributed.all_reduce_mean(row)  # the global batch's estimate (N processes)
             self._recorder.record((self.iteration, k, self.wall_time, rate), row)
