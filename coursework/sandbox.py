@@ -94,6 +94,12 @@ def _command(assignment: str, scratch: Path, hide: list[Path]) -> list[str]:
         "--ro-bind",
         "/etc",
         "/etc",
+        # a private /tmp first: the interpreter's folders are bound after it, so a checkout or
+        # virtual environment that itself lives under /tmp stays visible inside the sandbox
+        "--size",
+        str(256 * 2**20),
+        "--tmpfs",
+        "/tmp",
     ]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
@@ -111,10 +117,6 @@ def _command(assignment: str, scratch: Path, hide: list[Path]) -> list[str]:
         "/proc",
         "--dev",
         "/dev",
-        "--size",
-        str(256 * 2**20),
-        "--tmpfs",
-        "/tmp",
         "--ro-bind",
         str(wganlib_dir),
         f"{LIB}/wganlib",
