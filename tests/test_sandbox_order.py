@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
-sandbox = pytest.importorskip("coursework.sandbox")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the coursework/ package
+
+from coursework import sandbox  # noqa: E402
 
 
 def test_the_interpreters_folders_are_bound_after_the_private_tmp(tmp_path):
