@@ -64,7 +64,7 @@ def test_main_writes_one_record_per_run_and_resumes(tmp_path):
     argv += ["--grid", "4", "--out", str(out)]
     ex.main(argv)
     d = json.loads(out.read_text())
-    assert {"command", "git_commit", "git_dirty", "date", "host", "settings", "real"} <= set(d)
+    assert {"command", "git_commit", "git_dirty", "date", "machine", "settings", "real"} <= set(d)
     assert d["command"].endswith(" ".join(argv))
     assert [(r["generator"], r["objective"], r["seed"]) for r in d["runs"]] == [
         ("dcgan_nobn_const", "wgan", 0),

@@ -18,18 +18,15 @@ written by (see chapter 8 for the iteration count and the time it took)::
 Every run (generator x objective x seed) writes its record and a 10 x 10 PNG sample grid to
 ``data/results/images_cpu/`` as soon as it finishes; a rerun of the command skips the runs that
 are there, so a killed sweep loses at most the runs in flight. The results file merges the
-records with the command, the git commit (and whether the tree was dirty), the date and the host.
+records with the command, the git commit (and whether the tree was dirty), the date and the machine
+(:func:`wganlib.experiments.provenance.provenance`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as _dt
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -40,6 +37,7 @@ import numpy as np
 import torch
 
 from wganlib.config import TrainConfig
+from wganlib.experiments.provenance import provenance
 from wganlib.image_metrics import class_coverage, sliced_wasserstein, train_digit_classifier
 from wganlib.images import digits_dataset
 from wganlib.models import count_parameters
@@ -192,17 +190,6 @@ def run_one(
     return out
 
 
-def _git(*args: str) -> str | None:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def _save_grid(run: Run, path: Path, seed: int, n: int = 100) -> None:
     from PIL import Image
 
@@ -290,20 +277,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = out.parent / out.stem
     run_dir.mkdir(parents=True, exist_ok=True)
     clf = train_digit_classifier(base.image_size, epochs=a.classifier_epochs, seed=0)
-    status = _git("status", "--porcelain", "--untracked-files=no")
     header: dict[str, Any] = {
-        "command": "python -m wganlib.experiments.images_cpu "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": {
-            "machine": platform.machine(),
-            "processor": platform.processor(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        **provenance(
+            "wganlib.experiments.images_cpu",
+            sys.argv[1:] if argv is None else argv,
+            threads=a.threads,
+        ),
         "settings": {**base.__dict__, "seeds": a.seeds, "workers": a.workers},
         "classifier_test_accuracy": clf.test_accuracy,
         "real": real_baseline(clf.classifier, base),

@@ -18,18 +18,18 @@ exercise on longer runs uses it::
         --out /tmp/lipschitz_sweep.json
 
 (about 25 minutes of one CPU core; the gradient penalty's double backward pass dominates).
+The book's results file ``data/results/lipschitz_sweep.json`` is made by the command recorded
+in it.
 
-Resumable like :mod:`wganlib.experiments.images_cpu`: one record per (method, seed) in
-``<out stem>/``, skipped when present.
+Resumable: one record per (method, seed) in ``--state`` (default
+``runs/sweeps/lipschitz_sweep``), skipped when present; records made by another commit of the
+code are refused rather than mixed into one file.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,10 +41,11 @@ import torch
 from wganlib import toy
 from wganlib.diagnostics import summarize_critic
 from wganlib.distances import exact_w1
-from wganlib.experiments.images_cpu import _git
+from wganlib.experiments.provenance import provenance
 from wganlib.history import Callback
 from wganlib.models import MLPCritic
 from wganlib.steps import fit_critic
+from wganlib.sweep import write_json_atomic
 
 __all__ = ["METHODS", "held_out", "run_method", "main"]
 
@@ -130,27 +131,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--fake", default="25gaussians")
     p.add_argument("--n-eval", type=int, default=2000, help="held-out samples per side")
     p.add_argument("--out", default="data/results/lipschitz_sweep.json")
+    p.add_argument("--state", default="runs/sweeps/lipschitz_sweep", help="per-run records")
     a = p.parse_args(argv)
     if a.steps < 1 or a.every < 1:
         raise SystemExit("--steps and --every must be positive")
     torch.set_num_threads(1)  # tiny networks: one thread is fastest
     out = Path(a.out)
-    run_dir = out.parent / out.stem
+    run_dir = Path(a.state)
     run_dir.mkdir(parents=True, exist_ok=True)
     x_real, x_fake = held_out(a.real, a.fake, a.n_eval)
-    status = _git("status", "--porcelain", "--untracked-files=no")
     header: dict[str, Any] = {
-        "command": "python -m wganlib.experiments.lipschitz_sweep "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": {
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        **provenance(
+            "wganlib.experiments.lipschitz_sweep", sys.argv[1:] if argv is None else argv, threads=1
+        ),
         "settings": {
             "real": a.real,
             "fake": a.fake,
@@ -165,25 +158,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },  # fmt: skip
         "exact_w1": exact_w1(x_real, x_fake),
     }
+    wanted = {
+        "steps": a.steps,
+        "every": a.every,
+        "real": a.real,
+        "fake": a.fake,
+        "n_eval": a.n_eval,
+    }
     start = time.perf_counter()
     for seed in a.seeds:
         for label in a.methods:
             path = run_dir / f"{label.replace(' ', '_')}_s{seed}.json"
             if path.exists():
+                _check_record(json.loads(path.read_text()), path, header["git_commit"], wanted)
                 continue
             rec = run_method(
                 label, seed, x_real, x_fake, real=a.real, fake=a.fake, steps=a.steps, every=a.every
             )
+            rec.update(git_commit=header["git_commit"], settings=wanted)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(rec, indent=1))
             tmp.replace(path)
-    header["wall_seconds"] = time.perf_counter() - start
-    recs = [json.loads(f.read_text()) for f in sorted(run_dir.glob("*_s*.json"))]
+    header["seconds_last_invocation"] = time.perf_counter() - start
+    names = {f"{k.replace(' ', '_')}_s{seed}.json" for k in a.methods for seed in a.seeds}
+    recs = [json.loads((run_dir / f).read_text()) for f in sorted(names)]
+    header["seconds_all_runs"] = sum(r["seconds"] for r in recs)
     order = {k: i for i, k in enumerate(METHODS)}
     recs.sort(key=lambda r: (order[r["method"]], r["seed"]))
     result = {**header, "runs": recs}
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json_atomic(out, result)
     return result
+
+
+def _check_record(rec: dict[str, Any], path: Path, commit: str | None, wanted: dict) -> None:
+    """Refuse a finished record made by other code or other settings (one line, what to do)."""
+    if rec.get("git_commit") != commit or rec.get("settings") != wanted:
+        raise SystemExit(
+            f"{path} was made by commit {rec.get('git_commit')} with {rec.get('settings')}; this "
+            f"is commit {commit} with {wanted}: use another --state folder or delete that one"
+        )
 
 
 if __name__ == "__main__":
