@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -47,7 +48,15 @@ import torch
 
 from wganlib.config import TrainConfig
 
-__all__ = ["Cell", "Progress", "SweepStateError", "run_cell", "run_sweep", "write_json_atomic"]
+__all__ = [
+    "Cell",
+    "Progress",
+    "ProgressBar",
+    "SweepStateError",
+    "run_cell",
+    "run_sweep",
+    "write_json_atomic",
+]
 
 Measure = Callable[[Any, int], list]
 Final = Callable[[Any], dict]
@@ -385,3 +394,25 @@ def run_sweep(
     if progress:
         progress(snapshot())
     return [results[k] for k in keys]
+
+
+class ProgressBar:
+    """A :func:`run_sweep` progress callback: a tqdm bar over seed-iterations (on stderr) plus a
+    status line (cells done, cells running at which iteration)."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, p: Progress) -> None:
+        from tqdm.auto import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=p.work, unit="seed-it", file=sys.stderr, smoothing=0.1)
+        self._bar.n = p.work_done
+        running = ", ".join(f"{k}@{it}" for k, it in sorted(p.running.items()))
+        self._bar.set_postfix_str(f"cells {p.cells_done}/{p.cells}; running {running or '-'}")
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

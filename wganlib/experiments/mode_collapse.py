@@ -66,7 +66,7 @@ from wganlib.experiments.toy_measures import (
     member_samples,
     ring_error,
 )
-from wganlib.sweep import Cell, Progress, run_sweep, write_json_atomic
+from wganlib.sweep import Cell, ProgressBar, run_sweep, write_json_atomic
 
 __all__ = [
     "METHODS",
@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     if version[1]:
         print("warning: the work tree has uncommitted changes; the results file will say "
               "git_dirty: true", file=sys.stderr)  # fmt: skip
-    bar = _ProgressBar()
+    bar = ProgressBar()
     start = time.perf_counter()
     res, snapshots = sweep(
         cells, args.state, workers=args.workers, threads=args.threads, progress=bar,
@@ -423,27 +423,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     write_json_atomic(args.out, out)
     print(f"wrote {args.out} and {npz}", file=sys.stderr)
     return out
-
-
-class _ProgressBar:
-    """tqdm bar over seed-iterations plus a status line (cells done, cells running)."""
-
-    def __init__(self) -> None:
-        self._bar = None
-
-    def __call__(self, p: Progress) -> None:
-        from tqdm.auto import tqdm
-
-        if self._bar is None:
-            self._bar = tqdm(total=p.work, unit="seed-it", file=sys.stderr, smoothing=0.1)
-        self._bar.n = p.work_done
-        running = ", ".join(f"{k}@{it}" for k, it in sorted(p.running.items()))
-        self._bar.set_postfix_str(f"cells {p.cells_done}/{p.cells}; running {running or '-'}")
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 if __name__ == "__main__":
