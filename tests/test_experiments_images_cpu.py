@@ -81,3 +81,11 @@ def test_main_writes_one_record_per_run_and_resumes(tmp_path):
     ex.main(argv)
     assert rec.stat().st_mtime_ns == before and rec0.exists()
     assert len(json.loads(out.read_text())["runs"]) == 2
+    # a finished record of other settings is refused, not merged into one table
+    with pytest.raises(SystemExit, match="other settings or code"):
+        ex.main([*argv[:1], "4", *argv[2:]])
+    # and so is one made by other code
+    d0 = json.loads(rec0.read_text())
+    rec0.write_text(json.dumps({**d0, "git_commit": "0" * 40}))
+    with pytest.raises(SystemExit, match="made by commit 0000"):
+        ex.main(argv)

@@ -41,6 +41,7 @@ from wganlib.experiments.provenance import provenance
 from wganlib.image_metrics import class_coverage, sliced_wasserstein, train_digit_classifier
 from wganlib.images import digits_dataset
 from wganlib.models import count_parameters
+from wganlib.sweep import write_json_atomic
 from wganlib.train import Run
 
 __all__ = [
@@ -217,9 +218,9 @@ def _init_worker(threads: int, classifier_state: dict[str, torch.Tensor], size: 
     _WORKER["classifier"] = clf.eval()
 
 
-def _one(task: tuple[str, str, ImageSettings, str, int]) -> str:
+def _one(task: tuple[str, str, ImageSettings, str, int, str | None]) -> str:
     """Train and score one run, write its record (and its 10x10 grid) to ``run_dir``."""
-    g, o, s, run_dir, grid_n = task
+    g, o, s, run_dir, grid_n, commit = task
     rec = run_one(g, o, s, _WORKER["classifier"], keep_run=True)
     path = run_file(Path(run_dir), g, o, s.seed)
     grid = path.with_suffix(".png")
@@ -227,15 +228,18 @@ def _one(task: tuple[str, str, ImageSettings, str, int]) -> str:
     rec["grid"] = f"{path.parent.name}/{grid.name}"
     rec["seed"] = s.seed
     rec["config"] = make_config(g, o, s).to_dict()
+    rec["git_commit"], rec["settings"] = commit, s.__dict__
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(rec, indent=1))
     tmp.replace(path)  # atomic: a killed run leaves no half-written record
     return path.name
 
 
-def merge(run_dir: Path, header: dict[str, Any]) -> dict[str, Any]:
-    """The results dict: ``header`` plus every run record found in ``run_dir`` (sorted)."""
-    recs = [json.loads(f.read_text()) for f in sorted(run_dir.glob("*_s*.json"))]
+def merge(run_dir: Path, header: dict[str, Any], files: list[Path] | None = None) -> dict[str, Any]:
+    """The results dict: ``header`` plus the run records ``files`` (default: every record in
+    ``run_dir``), sorted by generator, objective and seed."""
+    paths = sorted(run_dir.glob("*_s*.json")) if files is None else files
+    recs = [json.loads(f.read_text()) for f in paths]
     order = {g: i for i, g in enumerate(GENERATORS)}
     recs.sort(key=lambda r: (order[r["generator"]], r["objective"], r["seed"]))
     return {**header, "runs": recs}
@@ -287,15 +291,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "classifier_test_accuracy": clf.test_accuracy,
         "real": real_baseline(clf.classifier, base),
     }
-    tasks = [
-        (g, o, dataclasses.replace(base, seed=seed), str(run_dir), a.grid)
+    commit = header["git_commit"]
+    wanted = [
+        (g, o, dataclasses.replace(base, seed=seed))
         for seed in a.seeds  # seeds outermost: a killed sweep leaves whole seeds
         for g in GENERATORS
         if g in a.generators
         for o in OBJECTIVES
         if o in a.objectives
-        if not run_file(run_dir, g, o, seed).exists()
     ]
+    tasks = []
+    for g, o, s in wanted:
+        path = run_file(run_dir, g, o, s.seed)
+        if path.exists():
+            _check_record(json.loads(path.read_text()), path, commit, s)
+        else:
+            tasks.append((g, o, s, str(run_dir), a.grid, commit))
     start = time.perf_counter()
     init = (a.threads, clf.classifier.state_dict(), base.image_size)
     if a.workers == 1:
@@ -310,9 +321,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for _ in pool.imap_unordered(_one, tasks):
                 pass
     header["wall_seconds"] = time.perf_counter() - start
-    result = merge(run_dir, header)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    result = merge(run_dir, header, [run_file(run_dir, g, o, s.seed) for g, o, s in wanted])
+    write_json_atomic(out, result)
     return result
+
+
+def _check_record(rec: dict[str, Any], path: Path, commit: str | None, s: ImageSettings) -> None:
+    """Refuse a finished record made by other code or other settings (one line, what to do)."""
+    if rec.get("git_commit") != commit or rec.get("settings") != s.__dict__:
+        raise SystemExit(
+            f"{path} was made by commit {rec.get('git_commit')} with other settings or code than "
+            f"this command (commit {commit}): use another --out (its records go beside it) or "
+            "delete that record"
+        )
 
 
 if __name__ == "__main__":
