@@ -117,7 +117,7 @@ SCRIPT = r"""
       clips.sort(function (a, b) { return a - b; });
       options(clipSel, clips, clips.map(String), r.clip);
     }
-    clipSel.disabled = r.clip === null;
+    clipSel.disabled = r.clip === null || clips.length < 2;
     same = same.filter(function (q) { return q.clip === r.clip; });
     var opts = uniq(same.map(function (q) { return q.optimizer; }));
     var optSel = el.querySelector("select[name=optimizer]");
@@ -152,10 +152,11 @@ SCRIPT = r"""
     var i = RUNS.findIndex(function (q) { return q.data === data && q.method === r.method && q.clip === r.clip && q.optimizer === r.optimizer && q.lr === lr; });
     return i < 0 ? null : i;
   }
-  function choose(p, want, what) {
+  // a new method takes the nearest of its own settings quietly; other changes must match
+  function choose(p, want, what, quiet) {
     var got = nearest(state.data, want);
     state.panes[p] = got.run;
-    if (!got.exact) { say((p ? "Right" : "Left") + ": " + what + " is not in the grid; showing the nearest run, " + variantKey(RUNS[got.run]) + "."); }
+    if (!got.exact && !quiet) { say((p ? "Right" : "Left") + ": " + what + " is not in the grid; showing the nearest run, " + variantKey(RUNS[got.run]) + "."); }
     return got.exact;
   }
   function say(msg) { note.textContent = msg; }
@@ -301,7 +302,7 @@ SCRIPT = r"""
   panes.forEach(function (el, p) {
     ["method", "clip", "optimizer", "lr"].forEach(function (name) {
       el.querySelector("select[name=" + name + "]").addEventListener("change", function () {
-        say(""); choose(p, fromControls(p), "that setting"); update(function () {});
+        say(""); choose(p, fromControls(p), "that setting", name === "method"); update(function () {});
       });
     });
   });

@@ -80,8 +80,8 @@ COLORS = {
     "estimate": "#1b9e77",
     "cursor": "#d62728",
 }
-SAMPLES_PX = 168  #: side of the samples canvas
-CELL_PX = 6  #: side of one critic cell on the contour canvas
+SAMPLES_PX = 150  #: side of the samples canvas
+CELL_PX = 5  #: side of one critic cell on the contour canvas
 TARGET_SEED = 12345  #: seed of the target samples drawn under the generator's
 LABELS = {
     "gan": "GAN", "nsgan": "NS-GAN", "wgan-clip": "WGAN (clipping)", "wgan-gp": "WGAN-GP",

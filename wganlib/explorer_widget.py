@@ -152,7 +152,7 @@ def explorer_widget(
         same = [q for q in mine if q["method"] == r["method"]]
         clips = sorted({q["clip"] for q in same if q["clip"] is not None})
         c["clip"].options = [("n/a", None)] if r["clip"] is None else [(f"{v:g}", v) for v in clips]
-        c["clip"].value, c["clip"].disabled = r["clip"], r["clip"] is None
+        c["clip"].value, c["clip"].disabled = r["clip"], r["clip"] is None or len(clips) < 2
         same = [q for q in same if q["clip"] == r["clip"]]
         opts = list(dict.fromkeys(q["optimizer"] for q in same))
         c["optimizer"].options = [(LABELS.get(o, o), o) for o in opts]
@@ -220,6 +220,8 @@ def explorer_widget(
                 rank = sorted({q["lr"] for q in runs if q["data"] == r["data"] and q["method"] == method
                                and q["clip"] == clip and q["optimizer"] == opt}).index(c["lr"].value)  # fmt: skip
             panes[p], exact = nearest_run(meta, data_dd.value, method, clip, opt, rank)
+            # a new method takes the nearest of its own settings; other controls must match
+            exact = exact or name == "method"
             notes[p].value = "" if exact else "not in the grid; showing the nearest run"
             refresh()
 
