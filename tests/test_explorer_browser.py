@@ -4,7 +4,8 @@ Two pages, both driven by Debian's Chromium through Playwright, offline:
 
 * the built book's page (``book/05b_training_explorer.html`` under ``$WGANBOOK_HTML`` or
   ``_build/html``), served on 127.0.0.1, with the data files of the build (``_explorer/``),
-  checked against the committed ``data/results/explorer.{json,npz}`` it was built from;
+  checked against the committed ``data/results/explorer.{json,npz}`` it was built from
+  (``$WGANBOOK_EXPLORER`` names another results file);
 * a tiny grid made here by the CLI (five variants, so that every control has a choice), written
   as a standalone page (data inlined) and as a page with its data files beside it, both opened
   from ``file://``, with one run marked as diverged.
@@ -17,6 +18,7 @@ of the stored critic value in every cell, and the curve's cursor sits at the fra
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -43,7 +45,9 @@ pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAGE = "book/05b_training_explorer.html"
-RESULTS = REPO_ROOT / "data" / "results" / "explorer.json"
+RESULTS = Path(
+    os.environ.get("WGANBOOK_EXPLORER", REPO_ROOT / "data" / "results" / "explorer.json")
+)
 BUDGET_BYTES = 6_000_000  #: the page and everything it loads, first view (data set 1)
 READY_MS = 2000  #: DOMContentLoaded to the explorer drawn
 TINY = [
@@ -154,6 +158,8 @@ def _root(page):
 
 
 def _read(page) -> dict:
+    """What the explorer shows, once it has drawn (a data file may still be loading)."""
+    page.wait_for_selector("[data-wgan-explorer][data-ready]:not([data-busy])", state="attached")
     return _root(page).evaluate(_READ)
 
 

@@ -290,7 +290,11 @@ SCRIPT = r"""
     var h = "#explorer=data:" + state.data + ",left:" + variantKey(RUNS[state.panes[0]]) + ",right:" + variantKey(RUNS[state.panes[1]]) + ",t:" + state.t;
     if (location.hash !== h) { history.replaceState(null, "", h); }
   }
-  function update(fn) { ensure(state.data, function () { fn(); render(); }); }
+  // data-busy is set while a data file loads (tests wait for it to go)
+  function update(fn) {
+    root.setAttribute("data-busy", "true");
+    ensure(state.data, function () { fn(); render(); root.removeAttribute("data-busy"); });
+  }
 
   // ---------------------------------------------------------------- events
   dataSel.addEventListener("change", function () {

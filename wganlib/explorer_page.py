@@ -17,7 +17,8 @@ Jupyter included) or refers to them as files served next to the page (``assets="
 the book's build writes them with ``book/_ext/explorer_assets.py``), loaded with ``<script src>``
 when the reader first picks that data set. Both work over http and from ``file://``.
 
-Markup for tests: the root carries ``data-wgan-explorer`` and, once drawn, ``data-ready``,
+Markup for tests: the root carries ``data-wgan-explorer`` and, once drawn, ``data-ready`` (and
+``data-busy`` while a data file loads),
 ``data-data``, ``data-t``, ``data-iteration``, ``data-left`` and ``data-right`` (run keys);
 every control has a ``name`` (``data``, ``frame``, ``play``; in each ``[data-pane]``:
 ``method``, ``clip``, ``optimizer``, ``lr``); canvases have ``data-panel`` (``samples``,
@@ -274,7 +275,7 @@ _STYLE = """
 .wgan-explorer-critic { position: relative; }
 .wgan-explorer-critic canvas { position: absolute; left: 0; top: 0; }
 .wgan-explorer canvas { display: block; }
-.wgan-explorer-readout span { margin-right: 0.8em; font-family: monospace; }
+.wgan-explorer-readout span { margin-right: 0.8em; font-family: monospace; white-space: nowrap; }
 .wgan-explorer-readout span[data-field=diverged] { color: #b00020; }
 """
 
