@@ -95,7 +95,7 @@ SCRIPT = r"""
     var i = RUNS.findIndex(function (r) { return r.data === data && variantKey(r) === key; });
     return i < 0 ? null : i;
   }
-  function fmtLr(x) { return x.toExponential(0).replace("e-", "e-"); }
+  function fmtLr(x) { return x.toExponential(0); }
 
   // ---------------------------------------------------------------- controls
   function options(sel, values, labels, value) {

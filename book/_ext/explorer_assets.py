@@ -7,6 +7,11 @@ frames from ``<html>/_explorer/explorer-<data>-<digest>.js`` when the reader fir
 from ``data/results/explorer.json`` and ``.npz`` at every HTML build. The folder is not a static
 path: Jupyter Book would add every ``.js`` there to every page.
 
+When the results files change, the pages that show the explorer are read again (Sphinx would
+otherwise keep them: their source did not change); such a page sets
+``mystnb: execution_mode: force`` in its front matter, so that reading it executes it with the
+new data (a few seconds), whatever the execution cache holds.
+
 After the build it checks that every ``_explorer/`` file a page names exists; a page executed
 against other results (a cached output from before the results changed) gets a warning, an error
 under ``-W``: clear the page's execution cache and rebuild.
@@ -14,6 +19,7 @@ under ``-W``: clear the page's execution cache and rebuild.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -52,6 +58,30 @@ def _write(app: Sphinx) -> None:
     )
 
 
+def _digest(app: Sphinx) -> str:
+    results = Path(app.srcdir) / RESULTS
+    h = hashlib.sha1()
+    for path in (results, results.with_suffix(".npz")):
+        h.update(path.read_bytes() if path.is_file() else b"-")
+    return h.hexdigest()
+
+
+def _outdated(app: Sphinx, env, added, changed, removed) -> list[str]:
+    """The explorer's pages when the results files changed since the last build."""
+    digest = _digest(app)
+    if getattr(env, "wgan_explorer_digest", None) == digest:
+        return []
+    env.wgan_explorer_digest = digest
+    pages = []
+    for doc in env.found_docs:
+        path = Path(env.doc2path(doc))
+        if path.suffix == ".md" and "explorer_html(" in path.read_text(encoding="utf-8"):
+            pages.append(doc)
+    if pages:
+        logger.info("explorer_assets: results changed; reading %s again", ", ".join(pages))
+    return pages
+
+
 def _check(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -77,5 +107,6 @@ def _check(app: Sphinx, exception: Exception | None) -> None:
 
 def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _write)
+    app.connect("env-get-outdated", _outdated)
     app.connect("build-finished", _check)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
