@@ -275,7 +275,9 @@ _STYLE = """
 .wgan-explorer-critic { position: relative; }
 .wgan-explorer-critic canvas { position: absolute; left: 0; top: 0; }
 .wgan-explorer canvas { display: block; }
-.wgan-explorer-readout span { margin-right: 0.8em; font-family: monospace; white-space: nowrap; }
+.wgan-explorer-readout { display: flex; flex-wrap: wrap; gap: 0 0.8em; margin: 0.3em 0; }
+.wgan-explorer-readout span { font-family: monospace; white-space: nowrap; }
+.wgan-explorer-readout span[hidden] { display: none; }
 .wgan-explorer-readout span[data-field=diverged] { color: #b00020; }
 """
 
