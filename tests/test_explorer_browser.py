@@ -39,7 +39,7 @@ from wganlib.explorer_page import (
     load,
     sample_pixel,
 )
-from wganlib.explorer_widget import _rank, nearest_run
+from wganlib.explorer_widget import lr_rank, nearest_run
 
 pytestmark = pytest.mark.browser
 
@@ -230,7 +230,7 @@ def _select(page, side: str, name: str, value: str) -> None:
 def _expected(meta, data: str, i: int, **change) -> int:
     r = meta["runs"][i]
     want = {"method": r["method"], "clip": r["clip"], "optimizer": r["optimizer"]}
-    want["rank"] = _rank(meta, i)
+    want["rank"] = lr_rank(meta, i)
     want.update(change)
     return nearest_run(meta, data, **want)[0]
 
@@ -258,7 +258,7 @@ def test_book_page_loads_offline_fast_and_within_budget(browser, site, book):  #
     rec.context.close()
     assert rec.remote() == [], f"requests left {LOCAL_HOST}: {sorted(set(rec.remote()))}"
     assert rec.failures == [], rec.failures
-    loaded = timing["ready"] - timing["dcl"]
+    loaded = timing["ready"] - timing["dcl"]  # negative when drawn before DOMContentLoaded
     print(f"\nexplorer: ready {loaded:.0f} ms after DOMContentLoaded ({timing['ready']:.0f} ms "
           f"after navigation); first view {first / 1e6:.2f} MB, every data set {every / 1e6:.2f} MB")  # fmt: skip
     assert loaded < READY_MS

@@ -282,7 +282,9 @@ _STYLE = """
 """
 
 
-def sample_pixel(x: float, y: float, sample_range: float, size: int = SAMPLES_PX) -> tuple:
+def sample_pixel(
+    x: float, y: float, sample_range: float, size: int = SAMPLES_PX
+) -> tuple[int, int]:
     """Canvas pixel ``(column, row)`` of the point ``(x, y)`` on the samples panel."""
 
     def to_px(v: float) -> int:

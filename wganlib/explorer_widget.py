@@ -20,10 +20,11 @@ from wganlib.experiments.explorer import unpack
 from wganlib.explorer_page import COLORMAP, COLORS, DEFAULT_LEFT, DEFAULT_RIGHT, LABELS
 from wganlib.explorer_page import target_samples as _targets
 
-__all__ = ["nearest_run", "explorer_widget"]
+__all__ = ["lr_rank", "nearest_run", "explorer_widget"]
 
 
-def _rank(meta: Mapping[str, Any], i: int) -> int:
+def lr_rank(meta: Mapping[str, Any], i: int) -> int:
+    """Rank of run ``i``'s learning rate among its setting's (0: the default, 1: ten times it)."""
     r = meta["runs"][i]
     lrs = sorted(
         {
@@ -57,7 +58,7 @@ def nearest_run(
         s = 1000.0 * (r["method"] != method)
         if r["clip"] != clip:
             s += 100 if None in (r["clip"], clip) else 10 * abs(math.log10(r["clip"] / clip))
-        s += 5 * (r["optimizer"] != optimizer) + abs(_rank(meta, i) - rank)
+        s += 5 * (r["optimizer"] != optimizer) + abs(lr_rank(meta, i) - rank)
         if s < score:
             best, score = i, s
     if best < 0:
@@ -208,7 +209,12 @@ def explorer_widget(
                 return
             c = controls["left" if p == 0 else "right"]
             r = runs[panes[p]]
-            method, clip, opt, rank = r["method"], r["clip"], r["optimizer"], _rank(meta, panes[p])
+            method, clip, opt, rank = (
+                r["method"],
+                r["clip"],
+                r["optimizer"],
+                lr_rank(meta, panes[p]),
+            )
             if name == "method":
                 method = c["method"].value
                 clip = None if method != "wgan-clip" else (clip if clip is not None else 0.01)
@@ -237,7 +243,7 @@ def explorer_widget(
         for p in range(2):
             r = runs[panes[p]]
             panes[p], exact = nearest_run(
-                meta, data_dd.value, r["method"], r["clip"], r["optimizer"], _rank(meta, panes[p])
+                meta, data_dd.value, r["method"], r["clip"], r["optimizer"], lr_rank(meta, panes[p])
             )
             notes[p].value = "" if exact else "not in the grid; showing the nearest run"
         refresh()
