@@ -164,7 +164,7 @@ _PAGE_FACTS = """() => {
             ".jupyter-widgets, .widget-area, script[type='application/vnd.jupyter.widget-view+json']"
         ).length,
         strayControls: [...document.querySelectorAll('input[type=range], select')]
-            .filter(el => !el.closest('.wgan-theta-slider')).length,
+            .filter(el => !el.closest('.wgan-theta-slider, [data-wgan-explorer]')).length,
     };
 }"""
 
