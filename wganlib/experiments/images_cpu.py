@@ -9,15 +9,16 @@ of the DCGAN code, Adam). Every ``eval_every`` generator iterations each generat
   the library trains on the digits): classes covered, class histogram, its reverse KL to uniform;
 * the sliced Wasserstein distance to the real digits (:func:`wganlib.image_metrics.sliced_wasserstein`);
 
-next to the critic's own estimate from the training history. The book's results file was
-written by (see chapter 8 for the iteration count and the time it took)::
+next to the critic's own estimate from the training history. The book's results file (chapter 8)
+was written by::
 
-    nice -n 5 python -m wganlib.experiments.images_cpu --seeds 0 1 2 --workers 2 \
-        --out data/results/images_cpu.json
+    python -m wganlib.experiments.images_cpu --iterations 3000 --eval-every 500 \
+        --seeds 0 1 2 --workers 2 --out data/results/images_cpu_seeds.json
 
-Every run (generator x objective x seed) writes its record and a 10 x 10 PNG sample grid to
-``data/results/images_cpu/`` as soon as it finishes; a rerun of the command skips the runs that
-are there, so a killed sweep loses at most the runs in flight. The results file merges the
+Every run (generator x objective x seed) writes its record and a 10 x 10 PNG sample grid to the
+folder beside the results file (``data/results/images_cpu_seeds/``) as soon as it finishes; a
+rerun of the command skips the runs that are there (and refuses records made by other code or
+settings), so a killed sweep loses at most the runs in flight. The results file merges the
 records with the command, the git commit (and whether the tree was dirty), the date and the machine
 (:func:`wganlib.experiments.provenance.provenance`).
 """
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--grid", type=int, default=100, help="samples in each run's PNG grid")
     p.add_argument("--workers", type=int, default=1, help="processes (one run each at a time)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
-    p.add_argument("--out", default="data/results/images_cpu.json")
+    p.add_argument("--out", default="data/results/images_cpu_seeds.json")
     a = p.parse_args(argv)
     if a.iterations < 1 or a.eval_every < 1 or a.workers < 1:
         raise SystemExit("--iterations, --eval-every and --workers must be positive")
