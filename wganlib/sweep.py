@@ -56,6 +56,7 @@ __all__ = [
     "run_cell",
     "run_sweep",
     "write_json_atomic",
+    "write_npz_atomic",
 ]
 
 Measure = Callable[[Any, int], list]
@@ -129,8 +130,8 @@ class Progress:
         return self.work_done / self.work if self.work else 1.0
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and :func:`os.replace`."""
+def _write_atomic(path: str | Path, write: Callable[[Any], None], mode: str) -> Path:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then :func:`os.replace` it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -138,9 +139,8 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the results file private
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.write("\n")
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -148,6 +148,23 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and :func:`os.replace`."""
+
+    def write(fh: Any) -> None:
+        json.dump(obj, fh, indent=1)
+        fh.write("\n")
+
+    return _write_atomic(path, write, "w")
+
+
+def write_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> Path:
+    """Write ``arrays`` as a compressed ``.npz`` to ``path``, atomically like :func:`write_json_atomic`."""
+    import numpy as np
+
+    return _write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays), "wb")
 
 
 def _read_json(path: Path) -> Any:

@@ -50,7 +50,7 @@ from wganlib.experiments.toy_measures import (
     member_estimates,
     member_samples,
 )
-from wganlib.sweep import Cell, ProgressBar, run_sweep, write_json_atomic
+from wganlib.sweep import Cell, ProgressBar, run_sweep, write_json_atomic, write_npz_atomic
 
 __all__ = [
     "DATASETS",
@@ -328,10 +328,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     header["seconds_all_runs"] = sum(r["seconds"] for r in meta["runs"])
     out = {**header, **meta}
     npz = args.out.with_suffix(".npz")
-    npz.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npz.with_name("." + npz.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(npz)
+    write_npz_atomic(npz, arrays)
     write_json_atomic(args.out, out)
     print(f"wrote {args.out} and {npz}", file=sys.stderr)
     return out

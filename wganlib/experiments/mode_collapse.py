@@ -66,7 +66,7 @@ from wganlib.experiments.toy_measures import (
     member_samples,
     ring_error,
 )
-from wganlib.sweep import Cell, ProgressBar, run_sweep, write_json_atomic
+from wganlib.sweep import Cell, ProgressBar, run_sweep, write_json_atomic, write_npz_atomic
 
 __all__ = [
     "METHODS",
@@ -416,10 +416,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     header["seconds_all_cells"] = sum(c["seconds"] for c in res["cells"])
     out = {**header, **res}
     npz = args.out.with_name(args.out.stem + "_samples.npz")
-    npz.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npz.with_name("." + npz.name + ".tmp.npz")
-    np.savez_compressed(tmp, **snapshots)
-    tmp.replace(npz)
+    write_npz_atomic(npz, snapshots)
     write_json_atomic(args.out, out)
     print(f"wrote {args.out} and {npz}", file=sys.stderr)
     return out
