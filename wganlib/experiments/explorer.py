@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from wganlib.config import TrainConfig
 from wganlib.experiments.provenance import code_version, provenance
@@ -149,19 +148,17 @@ def config(
 
 
 def _gradient_field(run: Any, size: int) -> np.ndarray:
-    """``(size, size, 2)``: the critic's input gradient at ``(x_j, y_i)`` (rows along y)."""
-    axis = torch.linspace(-RANGE, RANGE, size)
-    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    """``(size, size, 2)``: the critic's input gradient at ``(x_j, y_i)`` (rows along y), in eval
+    mode (:func:`wganlib.plotting.critic_on_grid` on the run's single critic)."""
+    from wganlib.plotting import critic_on_grid
+
     critic = run.critic
-    device = next(critic.parameters()).device
-    pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1).to(device).requires_grad_(True)
     was_training = critic.training
     critic.eval()
     try:
-        (grad,) = torch.autograd.grad(critic(pts).sum(), pts)
+        return critic_on_grid(critic, RANGE, size)[3]
     finally:
         critic.train(was_training)
-    return grad.detach().cpu().double().numpy().reshape(size, size, 2)
 
 
 def frame(run: Any, iteration: int) -> list[dict[str, Any]]:
