@@ -52,3 +52,34 @@ def test_seed_correlations_per_member_after_a_burn_in():
     assert (
         analysis.seed_correlations(trace, "m", "d")["per_seed"][0] < 1.0
     )  # the first point counts
+
+
+def _agg(means, half, data="d"):
+    """aggregate-like records: method -> mean, with interval mean +- half."""
+    return [
+        {"method": m, "data": data, "hq": {"mean": v, "ci95": [v - half, v + half]}}
+        for m, v in means.items()
+    ]
+
+
+def test_rank_agreement_same_order_and_a_reversal():
+    a = _agg({"x": 0.9, "y": 0.5, "z": 0.1}, 0.05)
+    same = analysis.rank_agreement(a, _agg({"x": 0.8, "y": 0.6, "z": 0.2}, 0.05), "hq", data="d")
+    assert same["rho"] == pytest.approx(1.0)
+    assert same["reversed"] == [] and len(same["agree"]) == 3
+    flipped = analysis.rank_agreement(a, _agg({"x": 0.4, "y": 0.6, "z": 0.2}, 0.05), "hq", data="d")
+    assert flipped["reversed"] == [("x", "y")]
+    assert flipped["rho"] == pytest.approx(0.5)
+
+
+def test_rank_agreement_counts_only_pairs_both_tables_separate():
+    a = _agg({"x": 0.9, "y": 0.5}, 0.05)
+    overlapping = _agg({"x": 0.4, "y": 0.5}, 0.3)  # reversed means, intervals overlap
+    out = analysis.rank_agreement(a, overlapping, "hq", data="d")
+    assert out["reversed"] == [] and out["agree"] == []
+    assert out["pairs"][0]["sign_b"] == -1 and not out["pairs"][0]["separated_b"]
+    other_data = _agg({"x": 0.9, "y": 0.5}, 0.05, data="e")
+    with pytest.raises(ValueError, match="fewer than two methods"):
+        analysis.rank_agreement(a, other_data, "hq", data="d")
+    with pytest.raises(ValueError, match="no record for w"):
+        analysis.rank_agreement(a, a, "hq", data="d", methods=["x", "w"])

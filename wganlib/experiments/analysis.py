@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRICS", "aggregate", "converged", "trace_curve", "phase_points", "seed_correlations"]
+__all__ = [
+    "METRICS", "aggregate", "converged", "trace_curve", "phase_points", "seed_correlations",
+    "rank_agreement",
+]  # fmt: skip
 
 METRICS: tuple[str, ...] = ("modes", "high_quality", "reverse_kl", "w1")
 
@@ -173,3 +176,55 @@ def seed_correlations(
     )
     m = float(v.mean()) if v.size else math.nan
     return {"per_seed": rho, "mean": m, "ci95": [m - half, m + half], "after": after}
+
+
+def rank_agreement(
+    a: Iterable[dict[str, Any]],
+    b: Iterable[dict[str, Any]],
+    metric: str,
+    *,
+    data: str,
+    methods: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    r"""Do two tables (e.g. two network widths) order the methods alike on ``metric``?
+
+    ``a`` and ``b`` are :func:`aggregate` records; only those on ``data`` count, and ``methods``
+    (default: those in both tables, in ``a``'s order). Returns ``rho``, the Spearman correlation
+    of the method means, and one entry per pair :math:`(i, j)` in ``pairs``: the sign of
+    :math:`\bar x_i - \bar x_j` in each table and whether the two 95% intervals are disjoint
+    there (``separated_a``, ``separated_b``). A pair separated in both tables is listed in
+    ``agree`` when the signs match and in ``reversed`` otherwise (``reversed`` is empty when the
+    tables rank the methods the same way wherever both can tell).
+    """
+    from wganlib.metrics import rank_correlation
+
+    def table(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {r["method"]: r[metric] for r in records if r["data"] == data and r[metric]}
+
+    ta, tb = table(a), table(b)
+    names = [m for m in (methods or ta) if m in ta and m in tb]
+    if methods is not None and len(names) < len(methods):
+        missing = sorted(set(methods) - set(names))
+        raise ValueError(f"{metric} on {data}: no record for {', '.join(missing)} in both tables")
+    if len(names) < 2:
+        raise ValueError(f"{metric} on {data}: fewer than two methods in both tables")
+
+    def separated(x: dict[str, Any], y: dict[str, Any]) -> bool:
+        if x["ci95"] is None or y["ci95"] is None:
+            return False
+        return x["ci95"][0] > y["ci95"][1] or y["ci95"][0] > x["ci95"][1]
+
+    pairs, agree, reverse = [], [], []
+    for i, mi in enumerate(names):
+        for mj in names[i + 1 :]:
+            sa = int(np.sign(ta[mi]["mean"] - ta[mj]["mean"]))
+            sb = int(np.sign(tb[mi]["mean"] - tb[mj]["mean"]))
+            pair = {
+                "pair": (mi, mj), "sign_a": sa, "sign_b": sb,
+                "separated_a": separated(ta[mi], ta[mj]), "separated_b": separated(tb[mi], tb[mj]),
+            }  # fmt: skip
+            pairs.append(pair)
+            if pair["separated_a"] and pair["separated_b"]:
+                (agree if sa == sb else reverse).append((mi, mj))
+    rho = rank_correlation([ta[m]["mean"] for m in names], [tb[m]["mean"] for m in names])
+    return {"methods": names, "rho": rho, "pairs": pairs, "agree": agree, "reversed": reverse}
